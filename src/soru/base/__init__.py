@@ -1,0 +1,1 @@
+"""The lowest layer: the root error hierarchy and small shared value types."""

@@ -1,0 +1,1 @@
+"""Layer `crypto` (see ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""Layer `encoding` (see ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""Layer `l1` (see ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""Layer `merkle` (see ARCHITECTURE.md)."""

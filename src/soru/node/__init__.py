@@ -1,0 +1,1 @@
+"""Layer `node` (see ARCHITECTURE.md)."""

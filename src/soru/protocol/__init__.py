@@ -1,0 +1,1 @@
+"""Layer `protocol` (see ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""Layer `pvm` (see ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""Layer `tools` (see ARCHITECTURE.md)."""
