@@ -1,0 +1,1 @@
+"""The small-step machine: lowering, handlers, the tick table, instantiation, ``Machine``."""
