@@ -137,7 +137,7 @@ def _load_functions(machine, module: Module, instance: Instance, funcs: list[Was
     for wf, code in zip(funcs, bodies, strict=True):
         wf.entry, wf.code = pc, code
         pc += len(code)
-    for wf, code in zip(funcs, bodies, strict=True):
+    for code in bodies:
         machine.load(code, instance)
 
 

@@ -92,14 +92,16 @@ class Machine:
         self.code.extend(FACTORIES[op](ctx, base + i, imm) for i, (op, imm) in enumerate(code))
         return base
 
-    def instantiate(self, module: Module, imports: Mapping[tuple[str, str], Extern] = {}) -> Instance:
+    def instantiate(
+        self, module: Module, imports: Mapping[tuple[str, str], Extern] | None = None
+    ) -> Instance:
         """Link, allocate and initialise a *validated* module (spec 4.5.4).
 
         Raises ``LinkError`` when an import is missing or mismatched, and ``Trap`` when a
         segment is out of bounds or the start function traps (the module is then
         "uninstantiable"; writes already made to imported tables or memories remain).
         """
-        instance = _inst.allocate(self, module, imports)
+        instance = _inst.allocate(self, module, imports or {})
         init = _inst.init_code(module, instance)
         if init:
             entry = self.load(init, instance)
