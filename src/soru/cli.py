@@ -1,0 +1,326 @@
+"""The ``soru`` command: parse the arguments, call the layers, report the outcome.
+
+Thin on purpose: each subcommand is one ``cmd_*`` function that reads its inputs, calls the
+layer that does the work and prints what came of it. Subcommand groups (``soru wasm …``;
+later ``soru pvm …``, ``soru demo``) each add their parsers in one ``_add_*`` function.
+
+Exit statuses: 0 success; 1 a failure the input explains (any :class:`SoruError`: malformed
+or invalid module, link error, trap, failed spec assertions, unreadable file); 2 bad usage
+(argparse) or ``--max-ticks`` reached; 70 an internal error — a bug in soru, reported in
+one line (``SORU_DEBUG=1`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import struct
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from soru.base.errors import SoruError
+
+if TYPE_CHECKING:
+    from soru.wasm.exec.machine import Machine
+    from soru.wasm.runtime import FuncInst
+    from soru.wasm.syntax import Module, ValType
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_TICK_LIMIT = 2
+EXIT_INTERNAL = 70
+
+#: Ticks run between checks of the tick limit when none is given.
+_TICK_CHUNK = 1 << 20
+
+
+class CliError(SoruError):
+    """A request the command line cannot carry out (no such export, wrong argument count)."""
+
+
+# ---------------------------------------------------------------------------------------
+# Shared helpers.
+
+
+def _read_file(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise CliError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise CliError(f"{path}: is a directory, not a file") from None
+    except OSError as error:
+        raise CliError(f"{path}: cannot read ({error.strerror})") from None
+
+
+def _load_module(path: str, *, forbid_floats: bool = False) -> Module:
+    """Decode and validate a binary module file."""
+    from soru.wasm.binary import decode_module
+    from soru.wasm.validate import validate_module
+
+    module = decode_module(_read_file(path), forbid_floats=forbid_floats)
+    validate_module(module)
+    return module
+
+
+def _arg_bits(text: str, valtype: ValType) -> int | None:
+    """An argument typed on the command line as the bits the machine holds.
+
+    Integers (negatives allowed) become the unsigned bits of the parameter's width; for a
+    float parameter, a literal with a point or exponent (``1.5``, ``-2e3``, ``inf``, ``nan``)
+    is converted to its IEEE bits, while a plain integer is taken as the bit pattern.
+    References take ``null`` or an integer.
+    """
+    name = valtype.text
+    if valtype.is_ref:
+        return None if text == "null" else int(text)
+    widths = {"i32": 32, "i64": 64, "f32": 32, "f64": 64}
+    if name not in widths:
+        raise CliError(f"parameters of type {name} are not supported")
+    try:
+        number = int(text, 0)
+    except ValueError:
+        if not valtype.is_float:
+            raise CliError(f"argument {text!r} is not an integer (parameter type {name})") from None
+        try:
+            value = float(text)
+        except ValueError:
+            raise CliError(f"argument {text!r} is not a number (parameter type {name})") from None
+        fmt = "<f" if name == "f32" else "<d"
+        return int.from_bytes(struct.pack(fmt, value), "little")
+    width = widths[name]
+    if not -(1 << (width - 1)) <= number < (1 << width):
+        raise CliError(f"argument {text} does not fit in {name}")
+    return number & ((1 << width) - 1)
+
+
+def _show_value(valtype: ValType, value: int | None) -> str:
+    """A result for people: unsigned bits, with the signed or float reading beside them."""
+    name = valtype.text
+    if value is None:
+        return f"{name} null"
+    if name in ("i32", "i64"):
+        width = 32 if name == "i32" else 64
+        signed = value - (1 << width) if value >> (width - 1) else value
+        return f"{name} {value}" + (f" (signed {signed})" if signed != value else "")
+    if name in ("f32", "f64"):
+        fmt, size = ("<f", 4) if name == "f32" else ("<d", 8)
+        number = struct.unpack(fmt, value.to_bytes(size, "little"))[0]
+        return f"{name} {value} ({number!r})"
+    return f"{name} {value}"
+
+
+def _run_call(machine: Machine, func: FuncInst, args: list, max_ticks: int | None):
+    """Run a call to its end, to a trap, or to ``max_ticks``.
+
+    Returns ``(outcome, ticks)``: outcome is ``"done"`` (results in ``machine.results``),
+    ``"limit"`` (not finished after ``max_ticks``) or the Trap/Exhaustion raised."""
+    from soru.wasm.errors import Exhaustion, Trap
+    from soru.wasm.exec.machine import RunStatus
+
+    machine.start(func, args)
+    ticks_before = machine.ticks
+    try:
+        while True:
+            spent = machine.ticks - ticks_before
+            budget = _TICK_CHUNK if max_ticks is None else min(_TICK_CHUNK, max_ticks - spent)
+            if budget <= 0:
+                return "limit", spent
+            if machine.run(ticks=budget) == RunStatus.DONE:
+                return "done", machine.ticks - ticks_before
+    except (Trap, Exhaustion) as error:
+        return error, machine.ticks - ticks_before
+
+
+# ---------------------------------------------------------------------------------------
+# soru wasm …
+
+
+def cmd_wasm_validate(args: argparse.Namespace) -> int:
+    """``soru wasm validate FILE``: decode and validate; print ``valid``."""
+    _load_module(args.file, forbid_floats=args.forbid_floats)
+    print("valid")
+    return EXIT_OK
+
+
+def cmd_wasm_run(args: argparse.Namespace) -> int:
+    """``soru wasm run FILE --invoke NAME ARG…``: instantiate without imports and call."""
+    from soru.wasm.errors import Exhaustion, Trap
+    from soru.wasm.exec.machine import Machine
+    from soru.wasm.runtime import FuncInst
+
+    module = _load_module(args.file)
+    machine = Machine(call_depth_limit=args.call_depth_limit)
+    instance = machine.instantiate(module, {})
+    func = instance.exports.get(args.invoke)
+    if not isinstance(func, FuncInst):
+        exported = ", ".join(n for n, e in instance.exports.items() if isinstance(e, FuncInst))
+        raise CliError(f"no exported function {args.invoke!r} (exported: {exported or 'none'})")
+    params = func.type.params
+    if len(args.args) != len(params):
+        raise CliError(
+            f"{args.invoke} {func.type} takes {len(params)} argument(s), got {len(args.args)}"
+        )
+    values = [_arg_bits(text, t) for text, t in zip(args.args, params, strict=True)]
+    outcome, ticks = _run_call(machine, func, values, args.max_ticks)
+    if outcome == "limit":
+        return _report_tick_limit(args, ticks)
+    if isinstance(outcome, Exhaustion):
+        return _report_trap(args, "call stack exhausted", ticks)
+    if isinstance(outcome, Trap):
+        return _report_trap(args, outcome.reason, ticks)
+    results = list(machine.results)
+    if args.json:
+        pairs = [
+            [t.text, "null" if v is None else str(v)]
+            for t, v in zip(func.type.results, results, strict=True)
+        ]
+        print(json.dumps({"results": pairs, "ticks": ticks}))
+    else:
+        for t, v in zip(func.type.results, results, strict=True):
+            print(_show_value(t, v))
+        if not results:
+            print("(no results)")
+        print(f"ticks: {ticks}")
+    return EXIT_OK
+
+
+def _report_trap(args: argparse.Namespace, reason: str, ticks: int) -> int:
+    if args.json:
+        print(json.dumps({"trap": reason, "ticks": ticks}))
+    else:
+        print(f"trap: {reason}", file=sys.stderr)
+    return EXIT_FAILURE
+
+
+def _report_tick_limit(args: argparse.Namespace, ticks: int) -> int:
+    if args.json:
+        print(json.dumps({"error": "tick limit reached", "ticks": ticks}))
+    else:
+        print(f"tick limit reached after {ticks} ticks", file=sys.stderr)
+    return EXIT_TICK_LIMIT
+
+
+def cmd_wasm_spec(args: argparse.Namespace) -> int:
+    """``soru wasm spec DIR``: run the core test suite (wast2json format) under DIR."""
+    from soru.tools import wasm_spec
+
+    def report(result: wasm_spec.FileResult) -> None:
+        print(wasm_spec.format_file_line(result), flush=True)
+        if args.verbose:
+            for finding in result.module_failures + result.failures:
+                print(f"  line {finding.line}: {finding.category}: {finding.reason}")
+
+    suite = wasm_spec.run_suite(Path(args.dir), args.only or (), on_file=report)
+    if suite.module_failures:
+        print(f"{suite.module_failures} module(s) failed to load")
+    print(wasm_spec.format_totals(suite))
+    return EXIT_OK if suite.failed == 0 and suite.module_failures == 0 else EXIT_FAILURE
+
+
+def _add_wasm_commands(subparsers) -> None:
+    wasm = subparsers.add_parser("wasm", help="WebAssembly engine: validate, run, spec suite")
+    commands = wasm.add_subparsers(title="commands", metavar="COMMAND")
+    wasm.set_defaults(handler=lambda _args: _usage(wasm))
+
+    validate = commands.add_parser("validate", help="decode and validate a binary module")
+    validate.add_argument("file", metavar="FILE.wasm")
+    validate.add_argument(
+        "--forbid-floats",
+        action="store_true",
+        help="reject modules using floating-point types or instructions",
+    )
+    validate.set_defaults(handler=cmd_wasm_validate)
+
+    run = commands.add_parser("run", help="instantiate a module (no imports) and call an export")
+    run.add_argument("file", metavar="FILE.wasm")
+    run.add_argument("--invoke", required=True, metavar="NAME", help="exported function")
+    run.add_argument(
+        "args",
+        nargs="*",
+        metavar="ARG",
+        help="arguments: integers (negatives allowed), floats for float params",
+    )
+    run.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    run.add_argument(
+        "--max-ticks",
+        type=_positive_int,
+        metavar="N",
+        help="stop with exit status 2 when the call is not done after N ticks",
+    )
+    run.add_argument(
+        "--call-depth-limit",
+        type=_positive_int,
+        default=10_000,
+        metavar="N",
+        help=argparse.SUPPRESS,
+    )
+    run.set_defaults(handler=cmd_wasm_run)
+
+    spec = commands.add_parser("spec", help="run the core test suite (wast2json) under DIR")
+    spec.add_argument("dir", metavar="DIR")
+    spec.add_argument(
+        "--only",
+        nargs="+",
+        action="extend",
+        metavar="NAME",
+        help="run only these test files (NAME/NAME.json)",
+    )
+    spec.add_argument("--verbose", "-v", action="store_true", help="list every failure")
+    spec.set_defaults(handler=cmd_wasm_spec)
+
+
+# ---------------------------------------------------------------------------------------
+# Entry point.
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not positive")
+    return value
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole ``soru`` command line."""
+    parser = argparse.ArgumentParser(
+        prog="soru", description="Smart optimistic rollups: WebAssembly PVM, L1 sandbox, node."
+    )
+    subparsers = parser.add_subparsers(title="command groups", metavar="GROUP")
+    _add_wasm_commands(subparsers)
+    parser.set_defaults(handler=lambda _args: _usage(parser))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``soru`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except SoruError as error:
+        print(f"{type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - one clear line instead of a traceback
+        if os.environ.get("SORU_DEBUG"):
+            raise
+        print(f"internal error (a bug in soru): {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())
