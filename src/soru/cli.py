@@ -118,22 +118,21 @@ def _run_call(machine: Machine, func: FuncInst, args: list, max_ticks: int | Non
     """Run a call to its end, to a trap, or to ``max_ticks``.
 
     Returns ``(outcome, ticks)``: outcome is ``"done"`` (results in ``machine.results``),
-    ``"limit"`` (not finished after ``max_ticks``) or the Trap/Exhaustion raised."""
-    from soru.wasm.errors import Exhaustion, Trap
+    ``"limit"`` (not finished after ``max_ticks``) or the Trap/Exhaustion that ended it."""
     from soru.wasm.exec.machine import RunStatus
 
     machine.start(func, args)
     ticks_before = machine.ticks
-    try:
-        while True:
-            spent = machine.ticks - ticks_before
-            budget = _TICK_CHUNK if max_ticks is None else min(_TICK_CHUNK, max_ticks - spent)
-            if budget <= 0:
-                return "limit", spent
-            if machine.run(ticks=budget) == RunStatus.DONE:
-                return "done", machine.ticks - ticks_before
-    except (Trap, Exhaustion) as error:
-        return error, machine.ticks - ticks_before
+    while True:
+        spent = machine.ticks - ticks_before
+        budget = _TICK_CHUNK if max_ticks is None else min(_TICK_CHUNK, max_ticks - spent)
+        if budget <= 0:
+            return "limit", spent
+        status = machine.run(ticks=budget)
+        if status is RunStatus.DONE:
+            return "done", machine.ticks - ticks_before
+        if status is RunStatus.TRAPPED:
+            return machine.trap, machine.ticks - ticks_before
 
 
 # ---------------------------------------------------------------------------------------
@@ -153,19 +152,18 @@ def cmd_wasm_run(args: argparse.Namespace) -> int:
     from soru.wasm.exec.machine import Machine
     from soru.wasm.runtime import FuncInst
 
+    name, texts = args.invoke[0], args.invoke[1:]
     module = _load_module(args.file)
     machine = Machine(call_depth_limit=args.call_depth_limit)
     instance = machine.instantiate(module, {})
-    func = instance.exports.get(args.invoke)
+    func = instance.exports.get(name)
     if not isinstance(func, FuncInst):
         exported = ", ".join(n for n, e in instance.exports.items() if isinstance(e, FuncInst))
-        raise CliError(f"no exported function {args.invoke!r} (exported: {exported or 'none'})")
+        raise CliError(f"no exported function {name!r} (exported: {exported or 'none'})")
     params = func.type.params
-    if len(args.args) != len(params):
-        raise CliError(
-            f"{args.invoke} {func.type} takes {len(params)} argument(s), got {len(args.args)}"
-        )
-    values = [_arg_bits(text, t) for text, t in zip(args.args, params, strict=True)]
+    if len(texts) != len(params):
+        raise CliError(f"{name} {func.type} takes {len(params)} argument(s), got {len(texts)}")
+    values = [_arg_bits(text, t) for text, t in zip(texts, params, strict=True)]
     outcome, ticks = _run_call(machine, func, values, args.max_ticks)
     if outcome == "limit":
         return _report_tick_limit(args, ticks)
@@ -238,12 +236,13 @@ def _add_wasm_commands(subparsers) -> None:
 
     run = commands.add_parser("run", help="instantiate a module (no imports) and call an export")
     run.add_argument("file", metavar="FILE.wasm")
-    run.add_argument("--invoke", required=True, metavar="NAME", help="exported function")
     run.add_argument(
-        "args",
-        nargs="*",
-        metavar="ARG",
-        help="arguments: integers (negatives allowed), floats for float params",
+        "--invoke",
+        required=True,
+        nargs="+",
+        metavar=("NAME", "ARG"),
+        help="exported function, then its arguments: integers (negatives allowed; for float "
+        "parameters the bit pattern) or float literals such as 1.5 for float parameters",
     )
     run.add_argument("--json", action="store_true", help="print the outcome as JSON")
     run.add_argument(

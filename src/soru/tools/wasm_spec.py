@@ -45,7 +45,7 @@ from typing import Any
 from soru.base.errors import SoruError
 from soru.wasm.binary import decode_module
 from soru.wasm.errors import DecodeError, Exhaustion, InvalidModule, LinkError, Trap
-from soru.wasm.exec.machine import Machine, RunStatus
+from soru.wasm.exec.machine import Machine, TickLimit
 from soru.wasm.runtime import FuncInst, GlobalInst, HostFunc, Instance, MemInst, TableInst
 from soru.wasm.syntax import FuncType, GlobalType, Limits, MemType, Module, TableType, ValType
 from soru.wasm.validate import validate_module
@@ -73,6 +73,13 @@ SKIPS: dict[tuple[str, int | str], str] = {
     ("*", "assert_unlinkable:text"): TEXT_FORMAT,
     ("*", "assert_uninstantiable:text"): TEXT_FORMAT,
     ("*", "module:text"): TEXT_FORMAT,
+    # Conversion artefacts: these invalid *text* modules use data.drop / memory.init without
+    # data segments, and wast2json wrote their binaries without a data count section. The
+    # binary grammar (spec 5.5.16: "m? ≠ ε ∨ dataidx(code) = ∅") makes such a binary
+    # malformed, so a conforming decoder rejects it ("data count section required") before
+    # validation could report the expected "unknown data segment" / "unknown memory 0".
+    ("memory_init", 190): "binary lacks the data count section: malformed before invalid",
+    ("memory_init", 227): "binary lacks the data count section: malformed before invalid",
 }
 
 
@@ -339,13 +346,10 @@ class _Script:
         return self.call(export, args)
 
     def call(self, func: FuncInst, args: list[Value]) -> list[Value]:
-        if self.tick_budget is None:
-            return list(self.machine.invoke(func, args))
-        self.machine.start(func, args)
-        status = self.machine.run(ticks=self.tick_budget)
-        if status != RunStatus.DONE:
-            raise _fail("runaway", f"not finished after {self.tick_budget} ticks")
-        return list(self.machine.results)
+        try:
+            return list(self.machine.invoke(func, args, max_ticks=self.tick_budget))
+        except TickLimit as exc:
+            raise _fail("runaway", f"not finished after {exc.ticks} ticks") from exc
 
 
 # ---------------------------------------------------------------------------------------
