@@ -25,8 +25,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from soru.wasm.errors import InvalidModule
-from soru.wasm.opcodes import OPS, Imm
+from soru.wasm.opcodes import OPS, Imm, OpInfo
 from soru.wasm.syntax import (
+    BrTable,
     Elem,
     ExternKind,
     Func,
@@ -63,6 +64,20 @@ _CONST_TYPES = {0x41: _I32, 0x42: _I64, 0x43: _F32, 0x44: _F64}
 
 class _Invalid(Exception):
     """A fault found inside a function body; the body loop adds where it happened."""
+
+
+def _index(index: object, count: int, what: str) -> int:
+    """``index`` if it names one of ``count`` things; else fault with "unknown <what>"."""
+    if isinstance(index, int) and 0 <= index < count:
+        return index
+    raise _Invalid(f"unknown {what} {index}")
+
+
+def _pair(imm: object) -> tuple[int, int]:
+    """The two indices of a two-index immediate (``call_indirect``, ``table.copy``…)."""
+    if isinstance(imm, tuple) and len(imm) == 2:
+        return imm[0], imm[1]
+    raise _Invalid(f"malformed immediate {imm!r}")
 
 
 def _type_name(t: int) -> str:
@@ -145,7 +160,7 @@ def _declared_references(module: Module) -> frozenset[int]:
         exprs.extend(elem.init)
         exprs.append(elem.offset)
     for expr in exprs:
-        refs.update(instr.imm for instr in expr if instr.op == 0xD2)  # type: ignore[misc]
+        refs.update(imm for op, imm in expr if op == 0xD2 and isinstance(imm, int))
     refs.update(e.index for e in module.exports if e.kind == ExternKind.FUNC)
     return frozenset(refs)
 
@@ -212,15 +227,15 @@ def _check_const(ctx: _Context, expr: Sequence[Instr], expected: int, where: str
         if op in _CONST_TYPES:
             stack.append(_CONST_TYPES[op])
         elif op == 0xD0:  # ref.null
-            stack.append(int(imm))  # type: ignore[call-overload]
+            stack.append(int(imm) if isinstance(imm, int) else UNKNOWN)
         elif op == 0xD2:  # ref.func
-            if not 0 <= imm < len(ctx.funcs):  # type: ignore[operator]
+            if not (isinstance(imm, int) and 0 <= imm < len(ctx.funcs)):
                 raise InvalidModule(f"unknown function {imm}: {where}")
             stack.append(_FUNCREF)
         elif op == 0x23:  # global.get
-            if not 0 <= imm < ctx.imported_globals:  # type: ignore[operator]
+            if not (isinstance(imm, int) and 0 <= imm < ctx.imported_globals):
                 raise InvalidModule(f"unknown global {imm}: {where}")
-            valtype, mutable = ctx.globals[imm]  # type: ignore[index]
+            valtype, mutable = ctx.globals[imm]
             if mutable:
                 raise InvalidModule(f"constant expression required: {where} reads a mutable global")
             stack.append(valtype)
@@ -403,8 +418,6 @@ class _BodyChecker:
         self.vals.extend(start)
 
     def pop_ctrl(self) -> _Frame:
-        if not self.ctrl:
-            raise _Invalid("unexpected end of control structure")
         frame = self.ctrl[-1]
         self.pop_vals(frame.end)
         if len(self.vals) != frame.height:
@@ -426,10 +439,8 @@ class _BodyChecker:
 
     # index lookups ----------------------------------------------------------------------
 
-    def label(self, depth: int) -> _Frame:
-        if not 0 <= depth < len(self.ctrl):
-            raise _Invalid(f"unknown label {depth}")
-        return self.ctrl[-1 - depth]
+    def label(self, depth: object) -> _Frame:
+        return self.ctrl[-1 - _index(depth, len(self.ctrl), "label")]
 
     def block_type(self, bt: object) -> Signature:
         if bt is None:
@@ -441,305 +452,244 @@ class _BodyChecker:
         raise _Invalid(f"unknown type {bt}")
 
     def table(self, index: object) -> int:
-        tables = self.ctx.tables
-        if not (isinstance(index, int) and 0 <= index < len(tables)):
-            raise _Invalid(f"unknown table {index}")
-        return tables[index]
+        return self.ctx.tables[_index(index, len(self.ctx.tables), "table")]
 
     def memory(self, index: object) -> None:
-        if not (isinstance(index, int) and 0 <= index < self.ctx.mems):
-            raise _Invalid(f"unknown memory {index}")
+        _index(index, self.ctx.mems, "memory")
 
     def elem(self, index: object) -> int:
-        elems = self.ctx.elems
-        if not (isinstance(index, int) and 0 <= index < len(elems)):
-            raise _Invalid(f"unknown elem segment {index}")
-        return elems[index]
+        return self.ctx.elems[_index(index, len(self.ctx.elems), "elem segment")]
 
     def data(self, index: object) -> None:
         if not self.ctx.has_data_count:
             raise _Invalid("data count section required")
-        if not (isinstance(index, int) and 0 <= index < self.ctx.datas):
-            raise _Invalid(f"unknown data segment {index}")
+        _index(index, self.ctx.datas, "data segment")
 
     def func(self, index: object) -> Signature:
-        funcs = self.ctx.funcs
-        if not (isinstance(index, int) and 0 <= index < len(funcs)):
-            raise _Invalid(f"unknown function {index}")
-        return funcs[index]
+        return self.ctx.funcs[_index(index, len(self.ctx.funcs), "function")]
 
     def local(self, index: object) -> int:
-        local_types = self.locals
-        if not (isinstance(index, int) and 0 <= index < len(local_types)):
-            raise _Invalid(f"unknown local {index}")
-        return local_types[index]
+        return self.locals[_index(index, len(self.locals), "local")]
 
     def global_(self, index: object) -> tuple[int, bool]:
-        globals_ = self.ctx.globals
-        if not (isinstance(index, int) and 0 <= index < len(globals_)):
-            raise _Invalid(f"unknown global {index}")
-        return globals_[index]
+        return self.ctx.globals[_index(index, len(self.ctx.globals), "global")]
 
+    # instruction handlers: op_<name>(opcode, immediate), found by name in _HANDLERS --
 
-# --- instruction handlers: (checker, opcode, immediate) -> None ------------------------------
+    def op_unreachable(self, op: int, imm: object) -> None:
+        self.set_unreachable()
 
+    def op_block(self, op: int, imm: object) -> None:
+        """``block``, ``loop`` and ``if`` (which first pops its i32 condition)."""
+        params, results = self.block_type(imm)
+        if op == _IF:
+            self.pop_expect(_I32)
+        self.pop_vals(params)
+        self.push_ctrl(op, params, results)
 
-def _op_unreachable(c: _BodyChecker, op: int, imm: object) -> None:
-    c.set_unreachable()
+    def op_else(self, op: int, imm: object) -> None:
+        if self.ctrl[-1].kind != _IF:
+            raise _Invalid("else without a matching if")
+        frame = self.pop_ctrl()
+        self.push_ctrl(0x05, frame.start, frame.end)
 
-
-def _op_block(c: _BodyChecker, op: int, imm: object) -> None:
-    """``block``, ``loop`` and ``if`` (which first pops its i32 condition)."""
-    params, results = c.block_type(imm)
-    if op == _IF:
-        c.pop_expect(_I32)
-    c.pop_vals(params)
-    c.push_ctrl(op, params, results)
-
-
-def _op_else(c: _BodyChecker, op: int, imm: object) -> None:
-    if c.ctrl[-1].kind != _IF:
-        raise _Invalid("else without a matching if")
-    frame = c.pop_ctrl()
-    c.push_ctrl(0x05, frame.start, frame.end)
-
-
-def _op_end(c: _BodyChecker, op: int, imm: object) -> None:
-    frame = c.pop_ctrl()
-    if frame.kind == _IF and frame.start != frame.end:
-        raise _Invalid(
-            "type mismatch: if without else must have equal input and output types, "
-            f"not {_types_text(frame.start)} -> {_types_text(frame.end)}"
-        )
-    c.vals.extend(frame.end)
-
-
-def _op_br(c: _BodyChecker, op: int, imm: object) -> None:
-    c.pop_vals(c.label(imm).label)  # type: ignore[arg-type]
-    c.set_unreachable()
-
-
-def _op_br_if(c: _BodyChecker, op: int, imm: object) -> None:
-    c.pop_expect(_I32)
-    label = c.label(imm).label  # type: ignore[arg-type]
-    c.pop_vals(label)
-    c.vals.extend(label)
-
-
-def _op_br_table(c: _BodyChecker, op: int, imm: object) -> None:
-    labels, default = imm  # type: ignore[misc]
-    c.pop_expect(_I32)
-    default_types = c.label(default).label
-    arity = len(default_types)
-    for depth in labels:
-        types = c.label(depth).label
-        if len(types) != arity:
+    def op_end(self, op: int, imm: object) -> None:
+        frame = self.pop_ctrl()
+        if frame.kind == _IF and frame.start != frame.end:
             raise _Invalid(
-                f"type mismatch: br_table label {depth} carries {_types_text(types)}, "
-                f"the default {_types_text(default_types)}"
+                "type mismatch: if without else must have equal input and output types, "
+                f"not {_types_text(frame.start)} -> {_types_text(frame.end)}"
             )
-        c.vals.extend(c.pop_vals(types))
-    c.pop_vals(default_types)
-    c.set_unreachable()
+        self.vals.extend(frame.end)
+
+    def op_br(self, op: int, imm: object) -> None:
+        self.pop_vals(self.label(imm).label)
+        self.set_unreachable()
+
+    def op_br_if(self, op: int, imm: object) -> None:
+        self.pop_expect(_I32)
+        label = self.label(imm).label
+        self.pop_vals(label)
+        self.vals.extend(label)
+
+    def op_br_table(self, op: int, imm: object) -> None:
+        if not isinstance(imm, BrTable):
+            raise _Invalid(f"malformed immediate {imm!r}")
+        labels, default = imm
+        self.pop_expect(_I32)
+        default_types = self.label(default).label
+        arity = len(default_types)
+        for depth in labels:
+            types = self.label(depth).label
+            if len(types) != arity:
+                raise _Invalid(
+                    f"type mismatch: br_table label {depth} carries {_types_text(types)}, "
+                    f"the default {_types_text(default_types)}"
+                )
+            self.vals.extend(self.pop_vals(types))
+        self.pop_vals(default_types)
+        self.set_unreachable()
+
+    def op_return(self, op: int, imm: object) -> None:
+        self.pop_vals(self.ctrl[0].end)
+        self.set_unreachable()
+
+    def op_call(self, op: int, imm: object) -> None:
+        params, results = self.func(imm)
+        self.pop_vals(params)
+        self.vals.extend(results)
+
+    def op_call_indirect(self, op: int, imm: object) -> None:
+        type_index, table_index = _pair(imm)
+        if self.table(table_index) != _FUNCREF:
+            raise _Invalid(f"type mismatch: call_indirect through table {table_index} of externref")
+        if not 0 <= type_index < len(self.ctx.types):
+            raise _Invalid(f"unknown type {type_index}")
+        params, results = self.ctx.types[type_index]
+        self.pop_expect(_I32)
+        self.pop_vals(params)
+        self.vals.extend(results)
+
+    def op_ref_null(self, op: int, imm: object) -> None:
+        if not (isinstance(imm, int) and imm in _REFS):
+            raise _Invalid(f"type mismatch: ref.null of non-reference type {imm!r}")
+        self.vals.append(int(imm))
+
+    def op_ref_is_null(self, op: int, imm: object) -> None:
+        t = self.pop_any()
+        if t != UNKNOWN and t not in _REFS:
+            raise _Invalid(f"type mismatch: ref.is_null of {_type_name(t)}")
+        self.vals.append(_I32)
+
+    def op_ref_func(self, op: int, imm: object) -> None:
+        self.func(imm)
+        if imm not in self.ctx.refs:
+            raise _Invalid(f"undeclared function reference {imm}")
+        self.vals.append(_FUNCREF)
+
+    def op_drop(self, op: int, imm: object) -> None:
+        self.pop_any()
+
+    def op_select(self, op: int, imm: object) -> None:
+        """Untyped ``select`` chooses between two numeric operands of the same type."""
+        self.pop_expect(_I32)
+        t1 = self.pop_any()
+        t2 = self.pop_any()
+        if t1 not in _NUMS_OR_VEC or t2 not in _NUMS_OR_VEC:
+            raise _Invalid("type mismatch: select without a type needs numeric operands")
+        if t1 != t2 and t1 != UNKNOWN and t2 != UNKNOWN:
+            raise _Invalid(f"type mismatch: select of {_type_name(t2)} and {_type_name(t1)}")
+        self.vals.append(t1 if t1 != UNKNOWN else t2)
+
+    def op_select_t(self, op: int, imm: object) -> None:
+        if not (isinstance(imm, tuple) and len(imm) == 1):
+            raise _Invalid(f"invalid result arity: typed select with types {imm!r}")
+        t = int(imm[0])
+        self.pop_expect(_I32)
+        self.pop_expect(t)
+        self.pop_expect(t)
+        self.vals.append(t)
+
+    def op_local_get(self, op: int, imm: object) -> None:
+        self.vals.append(self.local(imm))
+
+    def op_local_set(self, op: int, imm: object) -> None:
+        self.pop_expect(self.local(imm))
+
+    def op_local_tee(self, op: int, imm: object) -> None:
+        t = self.local(imm)
+        self.pop_expect(t)
+        self.vals.append(t)
+
+    def op_global_get(self, op: int, imm: object) -> None:
+        self.vals.append(self.global_(imm)[0])
+
+    def op_global_set(self, op: int, imm: object) -> None:
+        t, mutable = self.global_(imm)
+        if not mutable:
+            raise _Invalid(f"global is immutable: global.set of global {imm}")
+        self.pop_expect(t)
+
+    def op_table(self, op: int, imm: object) -> None:
+        """table.get, set, size, grow and fill: fixed types around the table's element type."""
+        element = self.table(imm)
+        params, results = _TABLE_SIGS[op]
+        self.pop_vals([t or element for t in params])
+        self.vals.extend(t or element for t in results)
+
+    def op_table_copy(self, op: int, imm: object) -> None:
+        dst, src = _pair(imm)
+        if self.table(dst) != self.table(src):
+            raise _Invalid(
+                f"type mismatch: table.copy between tables {dst} and {src} of other types"
+            )
+        self.pop_vals([_I32, _I32, _I32])
+
+    def op_table_init(self, op: int, imm: object) -> None:
+        elem, table = _pair(imm)
+        if self.table(table) != self.elem(elem):
+            raise _Invalid(f"type mismatch: elem segment {elem} does not match table {table}")
+        self.pop_vals([_I32, _I32, _I32])
+
+    def op_elem_drop(self, op: int, imm: object) -> None:
+        self.elem(imm)
+
+    def op_memarg(self, op: int, imm: object) -> None:
+        """Loads and stores: a memory must exist and the alignment must not exceed the width."""
+        self.memory(0)
+        align, _offset = _pair(imm)
+        if align > _MAX_ALIGN[op]:
+            raise _Invalid(
+                f"alignment must not be larger than natural: 2**{align} > {OPS[op].width} bytes"
+            )
+        self.apply(op)
+
+    def op_memory(self, op: int, imm: object) -> None:
+        """memory.size, memory.grow, memory.fill: ``imm`` is the memory index."""
+        self.memory(imm)
+        self.apply(op)
+
+    def op_memory_copy(self, op: int, imm: object) -> None:
+        dst, src = _pair(imm)
+        self.memory(dst)
+        self.memory(src)
+        self.apply(op)
+
+    def op_memory_init(self, op: int, imm: object) -> None:
+        data, memory = _pair(imm)
+        self.memory(memory)
+        self.data(data)
+        self.apply(op)
+
+    def op_data_drop(self, op: int, imm: object) -> None:
+        self.data(imm)
 
 
-def _op_return(c: _BodyChecker, op: int, imm: object) -> None:
-    c.pop_vals(c.ctrl[0].end)
-    c.set_unreachable()
-
-
-def _op_call(c: _BodyChecker, op: int, imm: object) -> None:
-    params, results = c.func(imm)
-    c.pop_vals(params)
-    c.vals.extend(results)
-
-
-def _op_call_indirect(c: _BodyChecker, op: int, imm: object) -> None:
-    type_index, table_index = imm  # type: ignore[misc]
-    if c.table(table_index) != _FUNCREF:
-        raise _Invalid(f"type mismatch: call_indirect through table {table_index} of externref")
-    if not 0 <= type_index < len(c.ctx.types):
-        raise _Invalid(f"unknown type {type_index}")
-    params, results = c.ctx.types[type_index]
-    c.pop_expect(_I32)
-    c.pop_vals(params)
-    c.vals.extend(results)
-
-
-def _op_ref_null(c: _BodyChecker, op: int, imm: object) -> None:
-    if imm not in _REFS:
-        raise _Invalid(f"type mismatch: ref.null of non-reference type {imm!r}")
-    c.vals.append(int(imm))  # type: ignore[call-overload]
-
-
-def _op_ref_is_null(c: _BodyChecker, op: int, imm: object) -> None:
-    t = c.pop_any()
-    if t != UNKNOWN and t not in _REFS:
-        raise _Invalid(f"type mismatch: ref.is_null of {_type_name(t)}")
-    c.vals.append(_I32)
-
-
-def _op_ref_func(c: _BodyChecker, op: int, imm: object) -> None:
-    c.func(imm)
-    if imm not in c.ctx.refs:
-        raise _Invalid(f"undeclared function reference {imm}")
-    c.vals.append(_FUNCREF)
-
-
-def _op_drop(c: _BodyChecker, op: int, imm: object) -> None:
-    c.pop_any()
-
-
-def _op_select(c: _BodyChecker, op: int, imm: object) -> None:
-    """Untyped ``select`` chooses between two numeric operands of the same type."""
-    c.pop_expect(_I32)
-    t1 = c.pop_any()
-    t2 = c.pop_any()
-    if t1 not in _NUMS_OR_VEC or t2 not in _NUMS_OR_VEC:
-        raise _Invalid("type mismatch: select without a type needs numeric operands")
-    if t1 != t2 and t1 != UNKNOWN and t2 != UNKNOWN:
-        raise _Invalid(f"type mismatch: select of {_type_name(t2)} and {_type_name(t1)}")
-    c.vals.append(t1 if t1 != UNKNOWN else t2)
-
-
-def _op_select_t(c: _BodyChecker, op: int, imm: object) -> None:
-    types = tuple(imm)  # type: ignore[call-overload]
-    if len(types) != 1:
-        raise _Invalid(f"invalid result arity: typed select with {len(types)} types")
-    t = int(types[0])
-    c.pop_expect(_I32)
-    c.pop_expect(t)
-    c.pop_expect(t)
-    c.vals.append(t)
-
-
-def _op_local_get(c: _BodyChecker, op: int, imm: object) -> None:
-    c.vals.append(c.local(imm))
-
-
-def _op_local_set(c: _BodyChecker, op: int, imm: object) -> None:
-    c.pop_expect(c.local(imm))
-
-
-def _op_local_tee(c: _BodyChecker, op: int, imm: object) -> None:
-    t = c.local(imm)
-    c.pop_expect(t)
-    c.vals.append(t)
-
-
-def _op_global_get(c: _BodyChecker, op: int, imm: object) -> None:
-    c.vals.append(c.global_(imm)[0])
-
-
-def _op_global_set(c: _BodyChecker, op: int, imm: object) -> None:
-    t, mutable = c.global_(imm)
-    if not mutable:
-        raise _Invalid(f"global is immutable: global.set of global {imm}")
-    c.pop_expect(t)
-
-
-def _op_table_get(c: _BodyChecker, op: int, imm: object) -> None:
-    t = c.table(imm)
-    c.pop_expect(_I32)
-    c.vals.append(t)
-
-
-def _op_table_set(c: _BodyChecker, op: int, imm: object) -> None:
-    c.pop_expect(c.table(imm))
-    c.pop_expect(_I32)
-
-
-def _op_table_size(c: _BodyChecker, op: int, imm: object) -> None:
-    c.table(imm)
-    c.vals.append(_I32)
-
-
-def _op_table_grow(c: _BodyChecker, op: int, imm: object) -> None:
-    t = c.table(imm)
-    c.pop_expect(_I32)
-    c.pop_expect(t)
-    c.vals.append(_I32)
-
-
-def _op_table_fill(c: _BodyChecker, op: int, imm: object) -> None:
-    t = c.table(imm)
-    c.pop_expect(_I32)
-    c.pop_expect(t)
-    c.pop_expect(_I32)
-
-
-def _op_table_copy(c: _BodyChecker, op: int, imm: object) -> None:
-    dst, src = imm  # type: ignore[misc]
-    if c.table(dst) != c.table(src):
-        raise _Invalid(f"type mismatch: table.copy between tables {dst} and {src} of other types")
-    c.pop_vals([_I32, _I32, _I32])
-
-
-def _op_table_init(c: _BodyChecker, op: int, imm: object) -> None:
-    elem, table = imm  # type: ignore[misc]
-    if c.table(table) != c.elem(elem):
-        raise _Invalid(f"type mismatch: elem segment {elem} does not match table {table}")
-    c.pop_vals([_I32, _I32, _I32])
-
-
-def _op_elem_drop(c: _BodyChecker, op: int, imm: object) -> None:
-    c.elem(imm)
-
-
-def _op_memarg(c: _BodyChecker, op: int, imm: object) -> None:
-    """Loads and stores: a memory must exist and the alignment must not exceed the width."""
-    c.memory(0)
-    align = imm[0]  # type: ignore[index]
-    if align > _MAX_ALIGN[op]:
-        raise _Invalid(
-            f"alignment must not be larger than natural: 2**{align} > {OPS[op].width} bytes"
-        )
-    c.apply(op)
-
-
-def _op_memory(c: _BodyChecker, op: int, imm: object) -> None:
-    """memory.size, memory.grow, memory.fill: ``imm`` is the memory index."""
-    c.memory(imm)
-    c.apply(op)
-
-
-def _op_memory_copy(c: _BodyChecker, op: int, imm: object) -> None:
-    dst, src = imm  # type: ignore[misc]
-    c.memory(dst)
-    c.memory(src)
-    c.apply(op)
-
-
-def _op_memory_init(c: _BodyChecker, op: int, imm: object) -> None:
-    data, memory = imm  # type: ignore[misc]
-    c.memory(memory)
-    c.data(data)
-    c.apply(op)
-
-
-def _op_data_drop(c: _BodyChecker, op: int, imm: object) -> None:
-    c.data(imm)
-
-
-_BY_NAME: dict[str, _Handler] = {
-    "unreachable": _op_unreachable, "block": _op_block, "loop": _op_block, "if": _op_block,
-    "else": _op_else, "end": _op_end, "br": _op_br, "br_if": _op_br_if,
-    "br_table": _op_br_table, "return": _op_return, "call": _op_call,
-    "call_indirect": _op_call_indirect, "ref.null": _op_ref_null,
-    "ref.is_null": _op_ref_is_null, "ref.func": _op_ref_func, "drop": _op_drop,
-    "select": _op_select, "select_t": _op_select_t, "local.get": _op_local_get,
-    "local.set": _op_local_set, "local.tee": _op_local_tee, "global.get": _op_global_get,
-    "global.set": _op_global_set, "table.get": _op_table_get, "table.set": _op_table_set,
-    "table.size": _op_table_size, "table.grow": _op_table_grow, "table.fill": _op_table_fill,
-    "table.copy": _op_table_copy, "table.init": _op_table_init, "elem.drop": _op_elem_drop,
-    "memory.size": _op_memory, "memory.grow": _op_memory, "memory.fill": _op_memory,
-    "memory.copy": _op_memory_copy, "memory.init": _op_memory_init,
-    "data.drop": _op_data_drop,
+# Handlers shared by several opcodes; every other opcode ``a.b`` is handled by ``op_a_b``.
+_SHARED_HANDLERS = {
+    "loop": "block", "if": "block",
+    "memory.size": "memory", "memory.grow": "memory", "memory.fill": "memory",
+    "table.get": "table", "table.set": "table", "table.size": "table",
+    "table.grow": "table", "table.fill": "table",
 }  # fmt: skip
+# Types of the table instructions that ``op_table`` checks; 0 is the table's element type.
+_TABLE_SIGS: dict[int, Signature] = {
+    0x25: ([_I32], [0]), 0x26: ([_I32, 0], []), 0xFC10: ([], [_I32]),
+    0xFC0F: ([0, _I32], [_I32]), 0xFC11: ([_I32, 0, _I32], []),
+}  # fmt: skip
+
+
+def _find_handler(entry: OpInfo) -> _Handler | None:
+    """The method of :class:`_BodyChecker` that types ``entry``, if it has one."""
+    if entry.imm == Imm.MEMARG:
+        name = "memarg"
+    else:
+        name = _SHARED_HANDLERS.get(entry.name, entry.name).replace(".", "_")
+    return getattr(_BodyChecker, "op_" + name, None)
+
 
 # Instructions whose typing is fixed and that have no index to check are typed inline by
 # the hot loop from ``_PURE``: (params, the one result or None).
-_PURE_IMMS = (Imm.NONE, Imm.I32, Imm.I64, Imm.F32, Imm.F64)
 _SIGS: dict[int, Signature] = {
     op: ([int(t) for t in e.sig[0]], [int(t) for t in e.sig[1]])
     for op, e in OPS.items()
@@ -748,14 +698,12 @@ _SIGS: dict[int, Signature] = {
 _PURE: dict[int, tuple[list[int], int | None]] = {
     op: (_SIGS[op][0], _SIGS[op][1][0] if _SIGS[op][1] else None)
     for op, e in OPS.items()
-    if e.sig is not None and e.imm in _PURE_IMMS and e.name not in _BY_NAME
+    if e.sig is not None and len(e.sig[1]) <= 1 and _find_handler(e) is None
+}
+_HANDLERS: dict[int, _Handler] = {
+    op: handler for op, e in OPS.items() if op not in _PURE and (handler := _find_handler(e))
 }
 # Largest alignment exponent of each load and store: log2 of its width in bytes.
 _MAX_ALIGN: dict[int, int] = {
     op: e.width.bit_length() - 1 for op, e in OPS.items() if e.imm == Imm.MEMARG
-}
-_HANDLERS: dict[int, _Handler] = {
-    op: (_op_memarg if e.imm == Imm.MEMARG else _BY_NAME[e.name])
-    for op, e in OPS.items()
-    if op not in _PURE
 }

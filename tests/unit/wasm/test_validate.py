@@ -262,4 +262,4 @@ def test_large_body_validates_fast() -> None:
     module = func_module(chunk * 20_000, locals_=(I32,), mems=(MemType(Limits(1)),))
     started = time.perf_counter()
     validate_module(module)
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 2.0  # about 0.1 s when the machine is idle
