@@ -93,6 +93,7 @@ Signature = tuple[list[int], list[int]]
 
 
 def _signature(ftype: FuncType) -> Signature:
+    """``ftype`` as plain-int lists, the form the body checker compares against the stack."""
     return [int(t) for t in ftype.params], [int(t) for t in ftype.results]
 
 
@@ -121,8 +122,9 @@ class _Context:
         for imp in module.imports:
             self._add_import(imp.kind, imp.desc, f"import {imp.module!r} {imp.name!r}")
         self.imported_globals = len(self.globals)
-        for i, func in enumerate(module.funcs):
-            self.funcs.append(self._type_at(func.type_index, f"function {i}"))
+        for func in module.funcs:
+            where = f"function {len(self.funcs)}"
+            self.funcs.append(self._type_at(func.type_index, where))
         for table in module.tables:
             self.tables.append(int(table.elem))
         self.mems += len(module.mems)
@@ -362,11 +364,16 @@ class _BodyChecker:
         its position as the second argument."""
         vals = self.vals
         ctrl = self.ctrl
+        local_types = self.locals
+        local_count = len(local_types)
         pure = _PURE
         handlers = _HANDLERS
         pos = -1
         try:
             for pos, (op, imm) in enumerate(body):  # noqa: B007 (pos read in except)
+                if op == 0x20 and type(imm) is int and 0 <= imm < local_count:  # local.get
+                    vals.append(local_types[imm])
+                    continue
                 sig = pure.get(op)
                 if sig is not None:
                     params, result = sig
@@ -408,7 +415,14 @@ class _BodyChecker:
             )
         return actual
 
-    def pop_vals(self, types: Sequence[int]) -> list[int]:
+    def pop_vals(self, types: list[int]) -> list[int]:
+        """Pop operands of ``types`` (last on top); return the types found (some UNKNOWN)."""
+        vals = self.vals
+        n = len(types)
+        top = len(vals)
+        if top - self.ctrl[-1].height >= n and vals[top - n :] == types:
+            del vals[top - n :]
+            return types
         popped = [self.pop_expect(t) for t in reversed(types)]
         popped.reverse()
         return popped
