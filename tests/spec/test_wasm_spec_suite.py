@@ -23,7 +23,6 @@ SUITE = Path(
 )
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(not SUITE.is_dir(), reason=f"suite not found at {SUITE}")
 def test_core_suite() -> None:
     suite = wasm_spec.run_suite(SUITE)

@@ -315,7 +315,7 @@ def test_spec_broken_script_fails_commands_not_run(tmp_path: Path) -> None:
     assert done.returncode == 1 and "Traceback" not in done.stderr
     out = done.stdout
     assert "broken: 1 passed, 3 failed, 0 skipped" in out
-    assert "line 1: module: script error: cannot read broken.0.wasm" in out
+    assert "line 1: module: ScriptError: cannot read broken.0.wasm" in out
     assert "line 2: assert_return: script error: no current module" in out
     assert "line 4: assert_return: crash KeyError" in out
     assert "line 5: assert_weird: script error: unknown command type" in out

@@ -39,6 +39,7 @@ import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -152,30 +153,21 @@ class SuiteResult:
         return counts
 
 
-class _Verdict(Exception):
-    """Internal: how a command ended when it did not simply pass."""
+class _Failed(Exception):
+    """Internal: the command failed, in ``category`` (details in ``reason``)."""
 
-    def __init__(self, status: str, category: str, reason: str = "") -> None:
+    def __init__(self, category: str, reason: str = "") -> None:
         super().__init__(reason)
-        self.status = status
         self.category = category
         self.reason = reason
-
-
-def _fail(category: str, reason: str = "") -> _Verdict:
-    return _Verdict("failed", category, reason)
 
 
 # ---------------------------------------------------------------------------------------
 # The spectest host module.
 
 
-def _bits_f32(x: float) -> int:
-    return int.from_bytes(struct.pack("<f", x), "little")
-
-
-def _bits_f64(x: float) -> int:
-    return int.from_bytes(struct.pack("<d", x), "little")
+def _float_bits(fmt: str, x: float) -> int:
+    return int.from_bytes(struct.pack(fmt, x), "little")
 
 
 def spectest_exports() -> dict[str, Extern]:
@@ -202,8 +194,8 @@ def spectest_exports() -> dict[str, Extern]:
     }
     exports["global_i32"] = GlobalInst(GlobalType(i32, False), 666)
     exports["global_i64"] = GlobalInst(GlobalType(i64, False), 666)
-    exports["global_f32"] = GlobalInst(GlobalType(f32, False), _bits_f32(666.6))
-    exports["global_f64"] = GlobalInst(GlobalType(f64, False), _bits_f64(666.6))
+    exports["global_f32"] = GlobalInst(GlobalType(f32, False), _float_bits("<f", 666.6))
+    exports["global_f64"] = GlobalInst(GlobalType(f64, False), _float_bits("<d", 666.6))
     exports["table"] = TableInst(TableType(Limits(10, 20), ValType.FUNCREF))
     exports["memory"] = MemInst(MemType(Limits(1, 2)))
     return exports
@@ -349,12 +341,12 @@ class _Script:
         try:
             return list(self.machine.invoke(func, args, max_ticks=self.tick_budget))
         except TickLimit as exc:
-            raise _fail("runaway", f"not finished after {exc.ticks} ticks") from exc
+            raise _Failed("runaway", f"not finished after {exc.ticks} ticks") from exc
 
 
 # ---------------------------------------------------------------------------------------
 # Command handlers. Each returns normally when the command passes (for counted commands)
-# or raises _Verdict; ``module`` and ``register`` are not counted.
+# or raises _Failed; ``module`` and ``register`` are not counted.
 
 
 def _do_module(script: _Script, command: Command) -> None:
@@ -384,18 +376,18 @@ def _do_action(script: _Script, command: Command) -> None:
     try:
         script.perform(command["action"])
     except (Trap, Exhaustion) as exc:
-        raise _fail(f"action: unexpected {type(exc).__name__}", exc.reason) from exc
+        raise _Failed(f"action: unexpected {type(exc).__name__}", exc.reason) from exc
 
 
 def _do_assert_return(script: _Script, command: Command) -> None:
     try:
         results = script.perform(command["action"])
     except (Trap, Exhaustion) as exc:
-        raise _fail(f"assert_return: unexpected {type(exc).__name__}", exc.reason) from exc
+        raise _Failed(f"assert_return: unexpected {type(exc).__name__}", exc.reason) from exc
     expected = command["expected"]
     if len(results) != len(expected) or not all(map(matches, expected, results)):
         detail = f"expected {_show_expected(expected)}, got {_show(results)}"
-        raise _fail("assert_return: wrong result", f"{command['action']['field']}: {detail}")
+        raise _Failed("assert_return: wrong result", f"{command['action']['field']}: {detail}")
 
 
 def _expect_raise(script: _Script, command: Command, wanted: type[SoruError]) -> None:
@@ -407,17 +399,9 @@ def _expect_raise(script: _Script, command: Command, wanted: type[SoruError]) ->
         _note_wording(script, command, exc)
         return
     except (Trap, Exhaustion) as exc:
-        raise _fail(f"{kind}: got {type(exc).__name__}", str(exc)) from exc
+        raise _Failed(f"{kind}: got {type(exc).__name__}", str(exc)) from exc
     field_name = command["action"]["field"]
-    raise _fail(f"{kind}: returned", f"{field_name}: returned {_show(results)}")
-
-
-def _do_assert_trap(script: _Script, command: Command) -> None:
-    _expect_raise(script, command, Trap)
-
-
-def _do_assert_exhaustion(script: _Script, command: Command) -> None:
-    _expect_raise(script, command, Exhaustion)
+    raise _Failed(f"{kind}: returned", f"{field_name}: returned {_show(results)}")
 
 
 def _note_wording(script: _Script, command: Command, exc: SoruError) -> None:
@@ -441,11 +425,11 @@ def _do_assert_malformed(script: _Script, command: Command) -> None:
     try:
         validate_module(module)
     except InvalidModule as exc:
-        raise _fail(
+        raise _Failed(
             "assert_malformed: decoded (only the validator rejects it)",
             f"expected {expected!r}; validator: {exc}",
         ) from exc
-    raise _fail("assert_malformed: decoded and validated", f"expected {expected!r}")
+    raise _Failed("assert_malformed: decoded and validated", f"expected {expected!r}")
 
 
 def _do_assert_invalid(script: _Script, command: Command) -> None:
@@ -453,7 +437,7 @@ def _do_assert_invalid(script: _Script, command: Command) -> None:
     try:
         module = script.decode(command)
     except DecodeError as exc:
-        raise _fail(
+        raise _Failed(
             "assert_invalid: rejected by the decoder", f"expected {expected!r}; decoder: {exc}"
         ) from exc
     try:
@@ -461,7 +445,7 @@ def _do_assert_invalid(script: _Script, command: Command) -> None:
     except InvalidModule as exc:
         _note_wording(script, command, exc)
         return
-    raise _fail("assert_invalid: validated", f"expected {expected!r}")
+    raise _Failed("assert_invalid: validated", f"expected {expected!r}")
 
 
 def _expect_load_error(script: _Script, command: Command, wanted: type[SoruError]) -> None:
@@ -473,16 +457,8 @@ def _expect_load_error(script: _Script, command: Command, wanted: type[SoruError
         _note_wording(script, command, exc)
         return
     except SoruError as exc:
-        raise _fail(f"{kind}: got {type(exc).__name__}", f"expected {expected!r}; {exc}") from exc
-    raise _fail(f"{kind}: instantiated", f"expected {expected!r}")
-
-
-def _do_assert_unlinkable(script: _Script, command: Command) -> None:
-    _expect_load_error(script, command, LinkError)
-
-
-def _do_assert_uninstantiable(script: _Script, command: Command) -> None:
-    _expect_load_error(script, command, Trap)
+        raise _Failed(f"{kind}: got {type(exc).__name__}", f"expected {expected!r}; {exc}") from exc
+    raise _Failed(f"{kind}: instantiated", f"expected {expected!r}")
 
 
 _Handler = Callable[[_Script, Command], None]
@@ -493,12 +469,12 @@ _HANDLERS: dict[str, tuple[_Handler, bool]] = {
     "register": (_do_register, False),
     "action": (_do_action, True),
     "assert_return": (_do_assert_return, True),
-    "assert_trap": (_do_assert_trap, True),
-    "assert_exhaustion": (_do_assert_exhaustion, True),
+    "assert_trap": (partial(_expect_raise, wanted=Trap), True),
+    "assert_exhaustion": (partial(_expect_raise, wanted=Exhaustion), True),
     "assert_malformed": (_do_assert_malformed, True),
     "assert_invalid": (_do_assert_invalid, True),
-    "assert_unlinkable": (_do_assert_unlinkable, True),
-    "assert_uninstantiable": (_do_assert_uninstantiable, True),
+    "assert_unlinkable": (partial(_expect_load_error, wanted=LinkError), True),
+    "assert_uninstantiable": (partial(_expect_load_error, wanted=Trap), True),
 }
 
 
@@ -539,8 +515,8 @@ def _run_command(script: _Script, command: Command) -> None:
         if handler is None:
             raise ScriptError(f"unknown command type {kind}")
         handler(script, command)
-    except _Verdict as verdict:
-        outcome: Finding | None = Finding(line, kind, verdict.category, verdict.reason)
+    except _Failed as failed:
+        outcome: Finding | None = Finding(line, kind, failed.category, failed.reason)
     except ScriptError as exc:
         outcome = Finding(line, kind, f"{kind}: script error", str(exc))
     except SoruError as exc:
