@@ -15,6 +15,10 @@ height at its entry and whether the rest of its body is *unreachable* (after ``b
 ``UNKNOWN``, a type that matches anything, so dead code is still checked but
 polymorphically.
 
+Constant expressions (global initializers, segment offsets and elements) may read only
+*imported* immutable globals, as in WebAssembly 2.0 and its test suite (later versions also
+allow earlier globals of the module itself).
+
 This sits between ``binary`` (bytes to a Module) and ``runtime`` (which instantiates only
 valid modules). Every failure raises :class:`InvalidModule` whose message starts with the
 spec's wording (``type mismatch``, ``unknown local``…) and says where the fault is.
@@ -58,7 +62,6 @@ MAX_TABLE_SIZE = 2**32 - 1
 
 _LOOP = 0x03
 _IF = 0x04
-_END = 0x0B
 _CONST_TYPES = {0x41: _I32, 0x42: _I64, 0x43: _F32, 0x44: _F64}
 
 
@@ -80,8 +83,11 @@ def _pair(imm: object) -> tuple[int, int]:
     raise _Invalid(f"malformed immediate {imm!r}")
 
 
+_TYPE_NAMES = {int(t): t.text for t in ValType}
+
+
 def _type_name(t: int) -> str:
-    return ValType(t).text if t in ValType._value2member_map_ else "unknown"
+    return _TYPE_NAMES.get(t, "unknown")
 
 
 def _types_text(types: Sequence[int]) -> str:
