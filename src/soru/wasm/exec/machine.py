@@ -52,6 +52,13 @@ class RunStatus(Enum):
     RUNNING = "running"  # started, ticks remain to be run
     DONE = "done"  # the outermost call returned; results are in ``results``
     TRAPPED = "trapped"  # a Trap or Exhaustion ended the call; it is in ``trap``
+    SUSPENDED = "suspended"  # a host call awaits data from outside (see ``Suspend``)
+
+
+class Suspend(Exception):
+    """Raised by a :class:`HostContinuation`'s ``step`` when it needs data from outside the
+    machine (the PVM's reveal ticks): ``run`` stops *before* that tick, with the status
+    SUSPENDED; the embedder later calls :meth:`Machine.answer` with the call's results."""
 
 
 class _Halt(Exception):
@@ -167,6 +174,11 @@ class Machine:
                 done = ticks
         except _Halt:
             pass
+        except Suspend:
+            self.ticks += done
+            self.pc = pc
+            self.status = RunStatus.SUSPENDED
+            return self.status
         except (Trap, Exhaustion) as exc:
             done += 1
             self._stop(RunStatus.TRAPPED)
@@ -201,6 +213,16 @@ class Machine:
         self.pending = None
         self.stack.extend(results)
         return self.pending_return
+
+    def answer(self, results: Sequence) -> None:
+        """Finish a SUSPENDED host call with ``results``; that is one tick."""
+        if self.status is not RunStatus.SUSPENDED:
+            raise RuntimeError("the machine is not waiting for an answer")
+        self.stack.extend(results)
+        self.pending = None
+        self.pc = self.pending_return
+        self.status = RunStatus.RUNNING
+        self.ticks += 1
 
     def suspend(self, continuation: HostContinuation, return_pc: int) -> int:
         """Park a multi-tick host call; the machine steps it at ``RESUME`` once per tick."""
