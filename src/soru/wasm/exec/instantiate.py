@@ -95,12 +95,18 @@ def eval_const(expr: Expr, instance: Instance) -> int | None:
     return value
 
 
+def _owned(machine, func: FuncInst) -> bool:
+    return 0 <= func.addr < len(machine.funcs) and machine.funcs[func.addr] is func
+
+
 def allocate(machine, module: Module, imports: Mapping[tuple[str, str], Extern]) -> Instance:
     """Resolve imports and allocate the instance of a validated module in ``machine``."""
     instance = Instance(module)
     for imp in module.imports:
         ext = imports.get((imp.module, imp.name))
         _check_import(module, imp, ext)
+        if isinstance(ext, FuncInst) and not _owned(machine, ext):
+            machine.add_func(ext)  # a host function gets its address on first import
         getattr(instance, _SPACE[imp.kind]).append(ext)
     new_funcs = []
     for index, func in enumerate(module.funcs):
