@@ -26,6 +26,7 @@ Where the suite is stricter than the 2.0 text, the decoder follows the suite and
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NoReturn
 
 from soru.encoding.reader import Reader
 from soru.wasm.errors import DecodeError, FloatsForbidden
@@ -114,7 +115,7 @@ class _ModuleDecoder:
         """The decode error for ``message`` at ``offset`` in the current section."""
         return DecodeError(message, offset, self.section)
 
-    def forbid(self, what: str, offset: int) -> None:
+    def forbid(self, what: str, offset: int) -> NoReturn:
         """Raise :class:`FloatsForbidden` for the float ``what`` found at ``offset``."""
         raise FloatsForbidden(f"floats are forbidden: {what}", offset, self.section)
 
@@ -225,9 +226,11 @@ class _ModuleDecoder:
         self.func_types = tuple(r.u32() for _ in range(r.length()))
 
     def table_section(self, r: Reader) -> None:
+        """Tables defined in the module: reference type and limits."""
         self.fields["tables"] = tuple(self.table_type(r) for _ in range(r.length()))
 
     def memory_section(self, r: Reader) -> None:
+        """Memories defined in the module: limits in 64 KiB pages."""
         self.fields["mems"] = tuple(MemType(self.limits(r)) for _ in range(r.length()))
 
     def global_section(self, r: Reader) -> None:
@@ -251,12 +254,15 @@ class _ModuleDecoder:
         self.fields["exports"] = tuple(exports)
 
     def start_section(self, r: Reader) -> None:
+        """The index of the function run at instantiation."""
         self.fields["start"] = r.u32()
 
     def element_section(self, r: Reader) -> None:
+        """Element segments (see :meth:`elem_segment`)."""
         self.fields["elems"] = tuple(self.elem_segment(r) for _ in range(r.length()))
 
     def data_count_section(self, r: Reader) -> None:
+        """The number of data segments, declared before the code that may refer to them."""
         self.data_count = r.u32()
 
     def code_section(self, r: Reader) -> None:
@@ -275,6 +281,7 @@ class _ModuleDecoder:
         self.bodies = tuple(bodies)
 
     def data_section(self, r: Reader) -> None:
+        """Data segments (see :meth:`data_segment`)."""
         self.fields["datas"] = tuple(self.data_segment(r) for _ in range(r.length()))
 
     # --- segments ---------------------------------------------------------------------------
@@ -348,9 +355,11 @@ class _ModuleDecoder:
         return valtype
 
     def valtypes(self, r: Reader) -> tuple[ValType, ...]:
+        """A vector of value types."""
         return tuple(self.valtype(r) for _ in range(r.length()))
 
     def reftype(self, r: Reader) -> ValType:
+        """A reference type byte: ``funcref`` or ``externref``."""
         start = r.pos
         reftype = _REFTYPES.get(r.u8())
         if reftype is None:
@@ -367,10 +376,12 @@ class _ModuleDecoder:
         return Limits(minimum, r.u32() if flags else None)
 
     def table_type(self, r: Reader) -> TableType:
+        """A reference type, then limits."""
         elem = self.reftype(r)
         return TableType(self.limits(r), elem)
 
     def global_type(self, r: Reader) -> GlobalType:
+        """A value type, then 0x00 (constant) or 0x01 (mutable)."""
         valtype = self.valtype(r)
         mut_at = r.pos
         mutability = r.u8()
@@ -490,6 +501,7 @@ def _zero_byte(r: Reader) -> int:
 
 
 def _memarg(r: Reader) -> MemArg:
+    """Alignment exponent (below 32, see the module docstring) and offset, both u32."""
     start = r.pos
     align = r.u32()
     if align >= 32:
@@ -498,11 +510,13 @@ def _memarg(r: Reader) -> MemArg:
 
 
 def _br_table(r: Reader) -> BrTable:
+    """A vector of label indices, then the default label."""
     labels = tuple(r.u32() for _ in range(r.length()))
     return BrTable(labels, r.u32())
 
 
 def _select_types(d: _ModuleDecoder, r: Reader) -> tuple[ValType, ...]:
+    """The result types of a typed ``select`` (the validator requires exactly one)."""
     return d.valtypes(r)
 
 
