@@ -108,13 +108,26 @@ class Machine:
         segment is out of bounds or the start function traps (the module is then
         "uninstantiable"; writes already made to imported tables or memories remain).
         """
-        instance = _inst.allocate(self, module, imports or {})
-        init = _inst.init_code(module, instance)
-        if init:
-            entry = self.load(init, instance)
-            self._begin(entry, [])
+        instance, entry = self.allocate(module, imports)
+        if entry is not None:
+            self.begin_code(entry)
             self._finish()
         return instance
+
+    def allocate(
+        self, module: Module, imports: Mapping[tuple[str, str], Extern] | None = None
+    ) -> tuple[Instance, int | None]:
+        """The first half of :meth:`instantiate`: link and allocate, and load the
+        initialisation program without running it. Returns the instance and the program's
+        entry (``None`` when there is nothing to initialise); run it with
+        :meth:`begin_code` and :meth:`run` to finish instantiation tick by tick."""
+        instance = _inst.allocate(self, module, imports or {})
+        init = _inst.init_code(module, instance)
+        return instance, (self.load(init, instance) if init else None)
+
+    def begin_code(self, entry: int) -> None:
+        """Start running loaded code at ``entry`` as an outermost call with no arguments."""
+        self._begin(entry, [])
 
     # --- running --------------------------------------------------------------------------
     def invoke(self, func: FuncInst, args: Sequence, *, max_ticks: int | None = None) -> list:
