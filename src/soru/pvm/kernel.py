@@ -1,0 +1,176 @@
+"""Loading and running a kernel: the Snapshot, Decode, Link, Init and Eval tick states.
+
+A top-level call starts from the kernel bytes at ``/kernel/boot.wasm``:
+
+* **Decode** takes ``max(1, ceil(len(kernel) / DECODE_CHUNK_BYTES))`` ticks: one per chunk of
+  kernel bytes. The outcome — a decoded, validated module with floats forbidden, or a decode
+  error — is known at the last decode tick. (The incremental decoder that proves a single
+  decode tick consumes exactly one chunk per tick; the count depends on the bytes only.)
+* **Link** takes ``max(1, number of imports)`` ticks; every import must be a host function
+  of ``smart_rollup_core`` that the PVM version has, with the exact type. The outcome is
+  known at the last link tick.
+* **Init** takes one allocation tick, then the ticks of the module's initialisation program
+  (element and data segments, start function) on the machine, then one tick that finds the
+  ``kernel_run`` export (a function ``[] -> []``), checks the module has exactly one memory,
+  and saves the kernel as the fallback kernel.
+* **Eval** runs ``kernel_run`` on the machine, one machine tick per PVM tick.
+
+Decoding and validating a kernel is a pure function of its bytes, so the results are cached
+by content: a kernel that reboots a thousand times is decoded once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from enum import Enum
+
+from soru.pvm import constants
+from soru.pvm.host_functions import host_functions
+from soru.wasm.binary import decode_module
+from soru.wasm.errors import DecodeError, InvalidModule, LinkError, Trap
+from soru.wasm.exec.machine import Machine
+from soru.wasm.runtime import HostFunc, Instance
+from soru.wasm.syntax import ExternKind, FuncType, Module
+from soru.wasm.validate import validate_module
+
+DECODE_CHUNK_BYTES = 4096
+"""Kernel bytes consumed by one Decode tick."""
+
+
+class Phase(Enum):
+    """Where a top-level call is in loading the kernel."""
+
+    DECODE = "decode"
+    LINK = "link"
+    ALLOCATE = "allocate"
+    INIT_PROGRAM = "init program"
+    ENTER = "enter"
+    EVAL = "eval"
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedKernel:
+    """The outcome of decoding kernel bytes: a valid module, or the error that rejects it."""
+
+    module: Module | None
+    error: str | None
+    decode_ticks: int
+
+
+_CACHE: OrderedDict[bytes, DecodedKernel] = OrderedDict()
+_CACHE_SIZE = 8
+
+
+def decode_kernel(kernel: bytes) -> DecodedKernel:
+    """Decode and validate kernel bytes with floats forbidden (cached by content hash)."""
+    key = hashlib.blake2b(kernel, digest_size=32).digest()
+    cached = _CACHE.get(key)
+    if cached is not None:
+        _CACHE.move_to_end(key)
+        return cached
+    ticks = max(1, -(-len(kernel) // DECODE_CHUNK_BYTES))
+    try:
+        module = decode_module(kernel, forbid_floats=True)
+        validate_module(module)
+        result = DecodedKernel(module, None, ticks)
+    except (DecodeError, InvalidModule) as exc:
+        result = DecodedKernel(None, f"{type(exc).__name__}: {exc}", ticks)
+    _CACHE[key] = result
+    if len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return result
+
+
+def link_ticks(module: Module) -> int:
+    return max(1, len(module.imports))
+
+
+def link_imports(module: Module, hosts: dict[str, HostFunc]) -> dict[tuple[str, str], HostFunc]:
+    """Resolve every import against the PVM's host functions; raises LinkError."""
+    resolved = {}
+    for imp in module.imports:
+        if imp.module != constants.HOST_MODULE or imp.kind != ExternKind.FUNC:
+            raise LinkError(f"unknown import {imp.module}.{imp.name}")
+        host = hosts.get(imp.name)
+        if host is None:
+            raise LinkError(f"unknown host function {imp.name}")
+        if host.type != module.types[imp.desc]:  # type: ignore[index]
+            raise LinkError(f"host function {imp.name} has type {host.type}")
+        resolved[(imp.module, imp.name)] = host
+    return resolved
+
+
+def check_entry(module: Module, instance: Instance) -> None:
+    """The Init checks: exactly one memory, and ``kernel_run`` a function ``[] -> []``."""
+    if len(instance.mems) != 1:
+        raise LinkError(f"a kernel needs exactly one memory, it has {len(instance.mems)}")
+    entry = next((e for e in module.exports if e.name == constants.KERNEL_ENTRY), None)
+    if entry is None or entry.kind != ExternKind.FUNC:
+        raise LinkError("the kernel exports no function kernel_run")
+    if instance.funcs[entry.index].type != FuncType((), ()):
+        raise LinkError("kernel_run must have type [] -> []")
+
+
+@dataclass(slots=True)
+class KernelRun:
+    """A top-level call in progress: the loading phase, ticks left in it, and the machine."""
+
+    kernel: bytes
+    decoded: DecodedKernel | None = None
+    phase: Phase = Phase.DECODE
+    phase_left: int = 0
+    machine: Machine | None = None
+    instance: Instance | None = None
+    imports: dict = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, kernel: bytes) -> KernelRun:
+        decoded = decode_kernel(kernel)
+        return cls(kernel, decoded, Phase.DECODE, decoded.decode_ticks)
+
+    def finish_decode(self, env, version: str) -> str | None:
+        """At the last decode tick: the error, or None and the Link phase begins."""
+        assert self.decoded is not None
+        if self.decoded.error is not None:
+            return self.decoded.error
+        assert self.decoded.module is not None
+        self.phase, self.phase_left = Phase.LINK, link_ticks(self.decoded.module)
+        return None
+
+    def finish_link(self, env, version: str) -> str | None:
+        assert self.decoded is not None and self.decoded.module is not None
+        try:
+            self.imports = link_imports(self.decoded.module, host_functions(env, version))
+        except LinkError as exc:
+            return f"LinkError: {exc}"
+        self.phase, self.phase_left = Phase.ALLOCATE, 1
+        return None
+
+    def allocate(self) -> str | None:
+        """The allocation tick: create the machine, load the module and its init program."""
+        assert self.decoded is not None and self.decoded.module is not None
+        self.machine = Machine(call_depth_limit=constants.CALL_STACK_LIMIT)
+        try:
+            self.instance, entry = self.machine.allocate(self.decoded.module, self.imports)
+        except (LinkError, Trap) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        if entry is None:
+            self.phase, self.phase_left = Phase.ENTER, 1
+        else:
+            self.machine.begin_code(entry)
+            self.phase, self.phase_left = Phase.INIT_PROGRAM, 0
+        return None
+
+    def enter(self) -> str | None:
+        """The last Init tick: check the entry point and start ``kernel_run``."""
+        assert self.decoded is not None and self.decoded.module is not None
+        assert self.machine is not None and self.instance is not None
+        try:
+            check_entry(self.decoded.module, self.instance)
+        except LinkError as exc:
+            return f"LinkError: {exc}"
+        self.machine.start(self.instance.exports[constants.KERNEL_ENTRY], [])  # type: ignore[arg-type]
+        self.phase = Phase.EVAL
+        return None

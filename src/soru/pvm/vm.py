@@ -1,0 +1,258 @@
+"""The tick state machine of the ``wasm_2_0_0`` PVM (``../shared/SORU-SPEC.md`` §5.2).
+
+Three kinds of tick advance a :class:`~soru.pvm.state.PvmState` by exactly one tick each:
+
+* :func:`set_input` — in Collect (or a terminal Stuck): take one inbox message;
+* :func:`reveal_step` — when a reveal host call waits: answer it;
+* :func:`compute` — otherwise: one computation tick.
+
+:func:`compute` takes a ``budget`` and performs up to that many computation ticks at once,
+stopping early whenever the PVM needs input; Padding is skipped in O(1) and Eval runs on the
+WebAssembly machine in one go, so running N ticks at once equals N single ticks.
+:func:`input_request` says what the next tick needs.
+
+At the *boundary* — the last tick of a top-level call, where ``ticks_to_snapshot`` is 0 —
+Padding decides: reboot into a new kernel_run (the kernel set ``/kernel/env/reboot`` and
+reboots remain), or yield back to Collect for the next level. Any other state at the
+boundary is stuck for good (``too many ticks``).
+"""
+
+from __future__ import annotations
+
+from soru.encoding.inbox import TAG_EOL, TAG_INTERNAL, TAG_MIGRATION, TAG_SOL
+from soru.pvm import constants as c
+from soru.pvm.host_functions import RevealRequest, answer_reveal
+from soru.pvm.kernel import KernelRun, Phase
+from soru.pvm.state import (
+    NO_INPUT,
+    InputMessage,
+    InputRequest,
+    PvmState,
+    StuckReason,
+    TickState,
+)
+from soru.wasm.errors import Exhaustion
+from soru.wasm.exec.machine import RunStatus
+
+
+class PvmError(Exception):
+    """A tick that the PVM cannot make in its current state (a caller's mistake)."""
+
+
+_PROTOCOL_VERSIONS = {"nairobi_017": "2.0.0-r1", "oxford_018": "2.0.0-r3"}
+"""PVM version reached on a Protocol_migration message (soru stops at 2.0.0-r3)."""
+
+
+def input_request(s: PvmState) -> InputRequest:
+    """What the next tick of ``s`` needs (§5.2, "Input request mapping")."""
+    if s.tick_state is TickState.COLLECT or (
+        s.tick_state is TickState.STUCK and s.stuck is not None and not s.stuck.recoverable
+    ):
+        if s.last_input is None:
+            return InputRequest("initial")
+        return InputRequest("first_after", *s.last_input)
+    run = s.kernel
+    if s.tick_state is TickState.EVAL and run is not None and run.machine is not None:
+        if run.machine.status is RunStatus.SUSPENDED:
+            pending = run.machine.pending
+            if isinstance(pending, RevealRequest):
+                return InputRequest("reveal", reveal=pending.request)
+    return NO_INPUT
+
+
+def set_input(s: PvmState, message: InputMessage) -> None:
+    """One input tick: enqueue ``message`` (Collect) or drop it (terminal Stuck)."""
+    if input_request(s).kind not in ("initial", "first_after"):
+        raise PvmError(f"the PVM takes no input in state {s.tick_state.value}")
+    s.tick += 1
+    s.last_input = (message.level, message.counter)
+    if s.tick_state is TickState.STUCK:
+        return
+    s.inputs.append(message)
+    payload = message.payload
+    if len(payload) >= 2 and payload[0] == TAG_INTERNAL:
+        if payload[1] == TAG_SOL:
+            _start_outbox(s, message.level)
+        elif payload[1] == TAG_EOL:
+            s.tick_state = TickState.PADDING
+        elif payload[1] == TAG_MIGRATION:
+            _migrate(s, payload[6:].decode("ascii", errors="replace"))
+
+
+def reveal_step(s: PvmState, data: bytes) -> None:
+    """One reveal tick: answer the pending reveal with ``data`` (the node checked it)."""
+    request = input_request(s)
+    if request.kind != "reveal":
+        raise PvmError("no reveal is pending")
+    run = s.kernel
+    assert run is not None and run.machine is not None and run.instance is not None
+    pending = run.machine.pending
+    assert isinstance(pending, RevealRequest)
+    result = answer_reveal(run.instance.mems[0].data, pending, data)
+    run.machine.answer([result])
+    s.tick += 1
+
+
+def compute(s: PvmState, budget: int = 1) -> int:
+    """Perform up to ``budget`` computation ticks; returns how many were made."""
+    done = 0
+    while done < budget and input_request(s) is NO_INPUT:
+        if s.tick_state is TickState.COLLECT:
+            break
+        done += _advance(s, budget - done)
+    return done
+
+
+def _advance(s: PvmState, budget: int) -> int:
+    """Advance within the current tick state; returns ticks made (at least 1)."""
+    if s.ticks_to_snapshot <= 0:
+        _boundary(s)
+        return 1
+    state = s.tick_state
+    if state is TickState.PADDING:
+        n = min(budget, s.ticks_to_snapshot)
+        s.tick += n
+        return n
+    if state is TickState.STUCK:  # recoverable: give up this call, wait for the boundary
+        s.tick_state, s.kernel = TickState.PADDING, None
+        s.tick += 1
+        return 1
+    if state is TickState.SNAPSHOT:
+        s.kernel = KernelRun.start(s.durable.read_all(c.KERNEL_BOOT_PATH) or b"")
+        s.tick_state = TickState.DECODE
+        s.tick += 1
+        return 1
+    return _advance_kernel(s, min(budget, s.ticks_to_snapshot))
+
+
+def _advance_kernel(s: PvmState, budget: int) -> int:
+    run = s.kernel
+    assert run is not None
+    if run.phase is Phase.EVAL or run.phase is Phase.INIT_PROGRAM:
+        return _run_machine(s, run, budget)
+    if run.phase_left > 1:  # Decode and Link ticks before their last one do nothing visible
+        n = min(budget, run.phase_left - 1)
+        run.phase_left -= n
+        s.tick += n
+        return n
+    s.tick += 1
+    phase = run.phase
+    if phase is Phase.DECODE:
+        error, s.tick_state = run.finish_decode(s, s.version), TickState.LINK
+    elif phase is Phase.LINK:
+        error, s.tick_state = run.finish_link(s, s.version), TickState.INIT
+    elif phase is Phase.ALLOCATE:
+        error = run.allocate()
+    else:
+        error = run.enter()
+        if error is None:
+            s.tick_state = TickState.EVAL
+            _save_fallback(s, run.kernel)
+    if error is not None:
+        _kernel_failure(s, phase)
+    return 1
+
+
+def _run_machine(s: PvmState, run: KernelRun, budget: int) -> int:
+    machine = run.machine
+    assert machine is not None
+    before = machine.ticks
+    status = machine.run(budget)
+    made = machine.ticks - before
+    s.tick += made
+    if status is RunStatus.DONE:
+        if run.phase is Phase.INIT_PROGRAM:
+            run.phase, run.phase_left = Phase.ENTER, 1
+        else:
+            _end_of_call(s)
+    elif status is RunStatus.TRAPPED:
+        if run.phase is Phase.INIT_PROGRAM:
+            _kernel_failure(s, Phase.INIT_PROGRAM)
+        elif isinstance(machine.trap, Exhaustion):
+            _stuck(s, StuckReason.CALL_STACK_EXHAUSTED)
+        else:
+            s.durable.write_all(c.STUCK_FLAG_PATH, b"")
+            s.tick_state, s.kernel = TickState.PADDING, None
+    return made
+
+
+def _end_of_call(s: PvmState) -> None:
+    """``kernel_run`` returned: clear the failure flags and pad to the boundary."""
+    s.durable.delete(c.STUCK_FLAG_PATH)
+    s.durable.delete(c.UPGRADE_ERROR_PATH)
+    s.tick_state, s.kernel = TickState.PADDING, None
+
+
+def _kernel_failure(s: PvmState, phase: Phase) -> None:
+    """Decode, link or init failed: restore the fallback kernel, or be stuck (recoverable)."""
+    fallback = s.durable.read_all(c.FALLBACK_KERNEL_PATH)
+    current = s.durable.read_all(c.KERNEL_BOOT_PATH)
+    s.kernel = None
+    if fallback is not None and fallback != current:
+        s.durable.copy(c.FALLBACK_KERNEL_PATH, c.KERNEL_BOOT_PATH)
+        s.durable.write_all(c.UPGRADE_ERROR_PATH, b"")
+        s.tick_state = TickState.PADDING
+        return
+    reason = {
+        Phase.DECODE: StuckReason.DECODE_ERROR,
+        Phase.LINK: StuckReason.LINK_ERROR,
+    }.get(phase, StuckReason.INIT_ERROR)
+    s.tick_state, s.stuck = TickState.STUCK, reason
+
+
+def _stuck(s: PvmState, reason: StuckReason) -> None:
+    s.tick_state, s.stuck, s.kernel = TickState.STUCK, reason, None
+
+
+def _save_fallback(s: PvmState, kernel: bytes) -> None:
+    if s.durable.read_all(c.FALLBACK_KERNEL_PATH) != kernel:
+        s.durable.copy(c.KERNEL_BOOT_PATH, c.FALLBACK_KERNEL_PATH)
+
+
+def _boundary(s: PvmState) -> None:
+    """The last tick of a top-level call (§5.2 "Status bookkeeping at a boundary")."""
+    if s.tick_state is not TickState.PADDING:
+        if s.tick_state is not TickState.STUCK or (s.stuck and s.stuck.recoverable):
+            _stuck(s, StuckReason.TOO_MANY_TICKS)
+        s.tick += 1
+        return
+    reboot = s.durable.read_all(c.REBOOT_FLAG_PATH) is not None
+    if reboot and s.reboot_counter > 0:
+        s.durable.delete(c.REBOOT_FLAG_PATH)
+        s.reboot_counter -= 1
+        s.tick_state = TickState.SNAPSHOT
+    else:
+        if reboot:
+            s.durable.write_all(c.TOO_MANY_REBOOT_PATH, b"")
+        else:
+            s.durable.delete(c.TOO_MANY_REBOOT_PATH)
+        s.durable.write_all(c.REBOOT_FLAG_PATH, b"")
+        s.reboot_counter = c.REBOOT_COUNTER_RESET
+        s.inputs.clear()
+        s.tick_state = TickState.COLLECT
+    s.durable.write_all(c.REBOOT_COUNTER_PATH, s.reboot_counter.to_bytes(4, "little"))
+    s.last_top_level_call = s.tick + 1
+    s.tick += 1
+
+
+def _start_outbox(s: PvmState, level: int) -> None:
+    """Start_of_level: the outbox of ``level`` becomes current; old ones expire."""
+    s.outbox_level = level
+    s.outboxes.setdefault(level, [])
+    horizon = level - c.OUTBOX_VALIDITY_PERIOD
+    for old in [lv for lv in s.outboxes if lv <= horizon]:
+        del s.outboxes[old]
+
+
+def _migrate(s: PvmState, protocol: str) -> None:
+    version = _PROTOCOL_VERSIONS.get(protocol)
+    if version is not None and c.VERSIONS.index(version) > c.VERSIONS.index(s.version):
+        s.version = version
+        s.durable.write_readonly(c.VERSION_PATH, version.encode())
+
+
+def install_kernel(s: PvmState, kernel: bytes) -> None:
+    """Origination (§2.3): the version, the boot sector and the reboot flag."""
+    s.durable.write_readonly(c.VERSION_PATH, s.version.encode())
+    s.durable.write_all(c.KERNEL_BOOT_PATH, kernel)
+    s.durable.write_all(c.REBOOT_FLAG_PATH, b"")
