@@ -7,8 +7,6 @@ spec's wording.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from soru.wasm.errors import InvalidModule
@@ -253,13 +251,11 @@ def test_exports_and_start() -> None:
     validate_module(func_module([], start=0))
 
 
-def test_large_body_validates_fast() -> None:
+def test_large_body_validates() -> None:
     chunk = [
         i("local.get", 0), i("i32.const", 7), i("i32.add"), i("local.set", 0),
         i("block"), i("local.get", 0), i("br_if", 0), i("end"),
         i("i32.const", 0), i("i32.load", MemArg(2, 4)), i("drop"), i("call", 0),
     ]  # fmt: skip
     module = func_module(chunk * 20_000, locals_=(I32,), mems=(MemType(Limits(1)),))
-    started = time.perf_counter()
-    validate_module(module)
-    assert time.perf_counter() - started < 2.0  # about 0.1 s when the machine is idle
+    validate_module(module)  # speed is measured in benchmarks/, never in tests
