@@ -90,6 +90,8 @@ def _integer_operators(width: int) -> tuple[dict[str, Unary], dict[str, Binary]]
     def div_s(a: int, b: int) -> int:
         if b == 0:
             raise Trap(DIVIDE_BY_ZERO)
+        if not (a | b) & sign:
+            return a // b  # both non-negative: the common case
         if a == sign and b == mask:
             raise Trap(INTEGER_OVERFLOW)
         x, y = (a ^ sign) - sign, (b ^ sign) - sign
@@ -104,6 +106,8 @@ def _integer_operators(width: int) -> tuple[dict[str, Unary], dict[str, Binary]]
     def rem_s(a: int, b: int) -> int:
         if b == 0:
             raise Trap(DIVIDE_BY_ZERO)
+        if not (a | b) & sign:
+            return a % b
         x = (a ^ sign) - sign
         r = abs(x) % abs((b ^ sign) - sign)  # the remainder has the dividend's sign
         return (-r if x < 0 else r) & mask
@@ -204,6 +208,7 @@ class _Format:
         fraction: int,
         to_float: Callable[[int], float],
         from_float: Callable[[float], int],
+        codes: str,
     ) -> None:
         exponent = width - 1 - fraction
         self.width = width
@@ -218,10 +223,14 @@ class _Format:
         self.integral = (bias + fraction) << fraction
         self.to_float = to_float
         self.from_float = from_float
+        # Two operands to two floats in two C calls: unpack_pair(pack_pair(a, b)).
+        # ``codes`` are the struct codes of the bits and of the float ("If" or "Qd").
+        self.pack_pair = struct.Struct("<" + codes[0] * 2).pack
+        self.unpack_pair = struct.Struct("<" + codes[1] * 2).unpack
 
 
-F32 = _Format(32, 23, _f32_to_float, _f32_from_float)
-F64 = _Format(64, 52, _f64_to_float, _f64_from_float)
+F32 = _Format(32, 23, _f32_to_float, _f32_from_float, "If")
+F64 = _Format(64, 52, _f64_to_float, _f64_from_float, "Qd")
 
 
 def _float_operators(fmt: _Format) -> tuple[dict[str, Unary], dict[str, Binary]]:
@@ -252,23 +261,27 @@ def _float_arithmetic(fmt: _Format) -> dict[str, Binary]:
     Every NaN result comes from :func:`_nan_of_operands`: a NaN operand makes the exact
     result NaN, and so do the invalid operations, so checking the result alone suffices.
     """
-    to_float, from_float, nan = fmt.to_float, fmt.from_float, _nan_of_operands(fmt)
+    floats, bits = fmt.unpack_pair, fmt.pack_pair
+    from_float, nan = fmt.from_float, _nan_of_operands(fmt)
     sign, magnitude, inf = fmt.sign, fmt.magnitude, fmt.inf
 
     def add(a: int, b: int) -> int:
-        r = to_float(a) + to_float(b)
+        x, y = floats(bits(a, b))
+        r = x + y
         return nan(a, b) if r != r else from_float(r)
 
     def sub(a: int, b: int) -> int:
-        r = to_float(a) - to_float(b)
+        x, y = floats(bits(a, b))
+        r = x - y
         return nan(a, b) if r != r else from_float(r)
 
     def mul(a: int, b: int) -> int:
-        r = to_float(a) * to_float(b)
+        x, y = floats(bits(a, b))
+        r = x * y
         return nan(a, b) if r != r else from_float(r)
 
     def div(a: int, b: int) -> int:
-        x, y = to_float(a), to_float(b)
+        x, y = floats(bits(a, b))
         if y == 0.0:  # Python raises here; IEEE gives inf, or NaN for 0/0 and NaN/0
             if x == 0.0 or x != x:
                 return nan(a, b)
@@ -277,7 +290,7 @@ def _float_arithmetic(fmt: _Format) -> dict[str, Binary]:
         return nan(a, b) if r != r else from_float(r)
 
     def fmin(a: int, b: int) -> int:
-        x, y = to_float(a), to_float(b)
+        x, y = floats(bits(a, b))
         if x < y:
             return a
         if y < x:
@@ -287,7 +300,7 @@ def _float_arithmetic(fmt: _Format) -> dict[str, Binary]:
         return nan(a, b)
 
     def fmax(a: int, b: int) -> int:
-        x, y = to_float(a), to_float(b)
+        x, y = floats(bits(a, b))
         if x > y:
             return a
         if y > x:
@@ -309,15 +322,33 @@ def _float_arithmetic(fmt: _Format) -> dict[str, Binary]:
 
 def _float_comparisons(fmt: _Format) -> dict[str, Binary]:
     """eq, ne, lt, gt, le, ge: IEEE comparisons (NaN is unordered, -0 equals +0)."""
-    f = fmt.to_float
-    return {
-        "eq": lambda a, b: 1 if f(a) == f(b) else 0,
-        "ne": lambda a, b: 1 if f(a) != f(b) else 0,
-        "lt": lambda a, b: 1 if f(a) < f(b) else 0,
-        "gt": lambda a, b: 1 if f(a) > f(b) else 0,
-        "le": lambda a, b: 1 if f(a) <= f(b) else 0,
-        "ge": lambda a, b: 1 if f(a) >= f(b) else 0,
-    }
+    floats, bits = fmt.unpack_pair, fmt.pack_pair
+
+    def eq(a: int, b: int) -> int:
+        x, y = floats(bits(a, b))
+        return 1 if x == y else 0
+
+    def ne(a: int, b: int) -> int:
+        x, y = floats(bits(a, b))
+        return 1 if x != y else 0
+
+    def lt(a: int, b: int) -> int:
+        x, y = floats(bits(a, b))
+        return 1 if x < y else 0
+
+    def gt(a: int, b: int) -> int:
+        x, y = floats(bits(a, b))
+        return 1 if x > y else 0
+
+    def le(a: int, b: int) -> int:
+        x, y = floats(bits(a, b))
+        return 1 if x <= y else 0
+
+    def ge(a: int, b: int) -> int:
+        x, y = floats(bits(a, b))
+        return 1 if x >= y else 0
+
+    return {"eq": eq, "ne": ne, "lt": lt, "gt": gt, "le": le, "ge": ge}
 
 
 def _float_unary(fmt: _Format) -> dict[str, Unary]:
