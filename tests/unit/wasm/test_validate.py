@@ -31,7 +31,8 @@ from soru.wasm.syntax import (
     TableType,
     ValType,
 )
-from soru.wasm.validate import _HANDLERS, _PURE, validate_module
+from soru.wasm.validate import validate_module
+from soru.wasm.validate_body import _HANDLERS, _PURE
 
 I32, I64, F32, F64 = ValType.I32, ValType.I64, ValType.F32, ValType.F64
 FUNCREF, EXTERNREF = ValType.FUNCREF, ValType.EXTERNREF
