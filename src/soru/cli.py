@@ -277,6 +277,18 @@ def _add_wasm_commands(subparsers) -> None:
 # Entry point.
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from soru.tools import demo
+
+    return demo.run(suite=not args.no_suite)
+
+
+def _add_demo_command(subparsers) -> None:
+    demo = subparsers.add_parser("demo", help="the end-to-end demonstration")
+    demo.add_argument("--no-suite", action="store_true", help="skip the core test suite run")
+    demo.set_defaults(handler=cmd_demo)
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -299,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(title="command groups", metavar="GROUP")
     _add_wasm_commands(subparsers)
+    _add_demo_command(subparsers)
     parser.set_defaults(handler=lambda _args: _usage(parser))
     return parser
 
