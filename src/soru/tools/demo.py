@@ -50,7 +50,7 @@ def _kernel_stage() -> None:
 def _run_stage(limit: int, piece: int) -> None:
     import wasmtime
 
-    binary = wasmtime.wat2wasm(EXAMPLE.read_text())
+    binary = bytes(wasmtime.wat2wasm(EXAMPLE.read_text()))
     _say(f"Run {EXAMPLE.name}: longest Collatz chain below {limit}")
     module = decode_module(binary)
     validate_module(module)
@@ -74,7 +74,9 @@ def _run_stage(limit: int, piece: int) -> None:
 
     store = wasmtime.Store()
     instance = wasmtime.Instance(store, wasmtime.Module(store.engine, binary), [])
-    reference = instance.exports(store)["longest"](store, limit)
+    longest = instance.exports(store)["longest"]
+    assert isinstance(longest, wasmtime.Func)
+    reference = longest(store, limit)
     print(f"   wasmtime says {reference} -> {'agrees' if reference == result[0] else 'DISAGREES'}")
     if not same or reference != result[0]:
         raise SystemExit("engine disagreement")
@@ -84,8 +86,8 @@ def _bad_input_stage() -> None:
     import wasmtime
 
     _say("Bad input is rejected with a typed error")
-    good = wasmtime.wat2wasm(EXAMPLE.read_text())
-    floats = wasmtime.wat2wasm('(module (func (export "f") (result f32) (f32.const 1.5)))')
+    good = bytes(wasmtime.wat2wasm(EXAMPLE.read_text()))
+    floats = bytes(wasmtime.wat2wasm('(module (func (export "f") (result f32) (f32.const 1.5)))'))
     cases = [
         ("truncated module", lambda: decode_module(good[: len(good) // 2])),
         ("random bytes", lambda: decode_module(bytes(range(7, 200, 3)))),

@@ -77,15 +77,12 @@ _unpack_f64 = struct.Struct("<d").unpack
 # --- integers ------------------------------------------------------------------------------
 
 
-def _integer_operators(width: int) -> tuple[dict[str, Unary], dict[str, Binary]]:
-    """The operators ``iN.*`` on unsigned N-bit patterns, keyed by the name after the dot.
-
-    Signed views are taken with ``(x ^ sign) - sign`` (two's complement); flipping the sign
-    bit turns signed order into unsigned order, which the signed comparisons use.
-    """
+def _integer_division(width: int) -> dict[str, Binary]:
+    """div_s, div_u, rem_s, rem_u of N-bit patterns: quotients truncate toward zero, a
+    remainder takes the dividend's sign; dividing by zero traps, and so does the one
+    quotient that does not fit (the minimum divided by -1), whose remainder is 0."""
     mask = (1 << width) - 1
     sign = 1 << (width - 1)
-    count_mask = width - 1  # shift and rotate counts are taken modulo the width
 
     def div_s(a: int, b: int) -> int:
         if b == 0:
@@ -95,7 +92,7 @@ def _integer_operators(width: int) -> tuple[dict[str, Unary], dict[str, Binary]]
         if a == sign and b == mask:
             raise Trap(INTEGER_OVERFLOW)
         x, y = (a ^ sign) - sign, (b ^ sign) - sign
-        q = abs(x) // abs(y)  # the quotient truncates toward zero
+        q = abs(x) // abs(y)
         return (-q if (x < 0) != (y < 0) else q) & mask
 
     def div_u(a: int, b: int) -> int:
@@ -109,13 +106,26 @@ def _integer_operators(width: int) -> tuple[dict[str, Unary], dict[str, Binary]]
         if not (a | b) & sign:
             return a % b
         x = (a ^ sign) - sign
-        r = abs(x) % abs((b ^ sign) - sign)  # the remainder has the dividend's sign
+        r = abs(x) % abs((b ^ sign) - sign)
         return (-r if x < 0 else r) & mask
 
     def rem_u(a: int, b: int) -> int:
         if b == 0:
             raise Trap(DIVIDE_BY_ZERO)
         return a % b
+
+    return {"div_s": div_s, "div_u": div_u, "rem_s": rem_s, "rem_u": rem_u}
+
+
+def _integer_operators(width: int) -> tuple[dict[str, Unary], dict[str, Binary]]:
+    """The operators ``iN.*`` on unsigned N-bit patterns, keyed by the name after the dot.
+
+    Signed views are taken with ``(x ^ sign) - sign`` (two's complement); flipping the sign
+    bit turns signed order into unsigned order, which the signed comparisons use.
+    """
+    mask = (1 << width) - 1
+    sign = 1 << (width - 1)
+    count_mask = width - 1  # shift and rotate counts are taken modulo the width
 
     def rotl(a: int, b: int) -> int:
         k = b & count_mask
@@ -145,10 +155,6 @@ def _integer_operators(width: int) -> tuple[dict[str, Unary], dict[str, Binary]]
         "add": lambda a, b: (a + b) & mask,
         "sub": lambda a, b: (a - b) & mask,
         "mul": lambda a, b: (a * b) & mask,
-        "div_s": div_s,
-        "div_u": div_u,
-        "rem_s": rem_s,
-        "rem_u": rem_u,
         "and": lambda a, b: a & b,
         "or": lambda a, b: a | b,
         "xor": lambda a, b: a ^ b,
@@ -157,6 +163,7 @@ def _integer_operators(width: int) -> tuple[dict[str, Unary], dict[str, Binary]]
         "shr_u": lambda a, b: a >> (b & count_mask),
         "rotl": rotl,
         "rotr": rotr,
+        **_integer_division(width),
     }
     return unary, binary
 
@@ -202,6 +209,11 @@ def _f64_from_float(x: float) -> int:
 class _Format:
     """An IEEE-754 binary format as the operators see it: masks and conversions to floats."""
 
+    __slots__ = (
+        "width", "fraction", "sign", "magnitude", "inf", "quiet", "canonical_nan", "integral",
+        "to_float", "from_float", "pack_pair", "unpack_pair",
+    )  # fmt: skip
+
     def __init__(
         self,
         width: int,
@@ -229,8 +241,8 @@ class _Format:
         self.unpack_pair = struct.Struct("<" + codes[1] * 2).unpack
 
 
-F32 = _Format(32, 23, _f32_to_float, _f32_from_float, "If")
-F64 = _Format(64, 52, _f64_to_float, _f64_from_float, "Qd")
+_BINARY32 = _Format(32, 23, _f32_to_float, _f32_from_float, "If")
+_BINARY64 = _Format(64, 52, _f64_to_float, _f64_from_float, "Qd")
 
 
 def _float_operators(fmt: _Format) -> tuple[dict[str, Unary], dict[str, Binary]]:
@@ -289,6 +301,20 @@ def _float_arithmetic(fmt: _Format) -> dict[str, Binary]:
         r = x / y
         return nan(a, b) if r != r else from_float(r)
 
+    return {
+        "add": add,
+        "sub": sub,
+        "mul": mul,
+        "div": div,
+        **_float_min_max(fmt),
+        "copysign": lambda a, b: (a & magnitude) | (b & sign),
+    }
+
+
+def _float_min_max(fmt: _Format) -> dict[str, Binary]:
+    """min and max: a NaN operand makes a NaN result, and -0 is below +0."""
+    floats, bits, nan = fmt.unpack_pair, fmt.pack_pair, _nan_of_operands(fmt)
+
     def fmin(a: int, b: int) -> int:
         x, y = floats(bits(a, b))
         if x < y:
@@ -309,15 +335,7 @@ def _float_arithmetic(fmt: _Format) -> dict[str, Binary]:
             return a & b  # as in min: max(-0, +0) is +0
         return nan(a, b)
 
-    return {
-        "add": add,
-        "sub": sub,
-        "mul": mul,
-        "div": div,
-        "min": fmin,
-        "max": fmax,
-        "copysign": lambda a, b: (a & magnitude) | (b & sign),
-    }
+    return {"min": fmin, "max": fmax}
 
 
 def _float_comparisons(fmt: _Format) -> dict[str, Binary]:
@@ -451,14 +469,14 @@ def _conversion(fmt: _Format, signed_width: int) -> Unary:
 
 def _demote(a: int) -> int:
     """f32.demote_f64: round to nearest f32; a NaN keeps its sign and top fraction bits."""
-    if a & F64.magnitude > F64_INF:
+    if a & _BINARY64.magnitude > F64_INF:
         return (a >> 32 & F32_SIGN) | F32_CANONICAL_NAN | (a >> 29 & 0x7F_FFFF)
     return _f32_from_float(_f64_to_float(a))
 
 
 def _promote(a: int) -> int:
     """f64.promote_f32: exact; a NaN keeps its sign and fraction (moved to the top bits)."""
-    if a & F32.magnitude > F32_INF:
+    if a & _BINARY32.magnitude > F32_INF:
         return (a & F32_SIGN) << 32 | F64_CANONICAL_NAN | (a & 0x7F_FFFF) << 29
     return _f64_from_float(_f32_to_float(a))
 
@@ -483,7 +501,7 @@ def _conversion_operators() -> dict[str, Unary]:
         "f32.reinterpret_i32": lambda a: a,
         "f64.reinterpret_i64": lambda a: a,
     }
-    formats = {"f32": F32, "f64": F64}
+    formats = {"f32": _BINARY32, "f64": _BINARY64}
     for target, width in (("i32", 32), ("i64", 64)):
         mask = (1 << width) - 1
         ranges = {"s": (-(1 << (width - 1)), (1 << (width - 1)) - 1), "u": (0, mask)}
@@ -507,16 +525,13 @@ def _build_tables() -> tuple[dict[int, Unary], dict[int, Binary]]:
     families = {
         "i32": _integer_operators(32),
         "i64": _integer_operators(64),
-        "f32": _float_operators(F32),
-        "f64": _float_operators(F64),
+        "f32": _float_operators(_BINARY32),
+        "f64": _float_operators(_BINARY64),
     }
     for prefix, (family_unary, family_binary) in families.items():
-        for name, fn in family_unary.items():
-            unary[BY_NAME[f"{prefix}.{name}"].op] = fn
-        for name, fn in family_binary.items():
-            binary[BY_NAME[f"{prefix}.{name}"].op] = fn
-    for name, fn in _conversion_operators().items():
-        unary[BY_NAME[name].op] = fn
+        unary.update((BY_NAME[f"{prefix}.{k}"].op, f) for k, f in family_unary.items())
+        binary.update((BY_NAME[f"{prefix}.{k}"].op, f) for k, f in family_binary.items())
+    unary.update((BY_NAME[k].op, f) for k, f in _conversion_operators().items())
     return unary, binary
 
 

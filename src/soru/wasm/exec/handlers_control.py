@@ -308,7 +308,7 @@ def _ref_func(ctx: Ctx, pc: int, index: int) -> Handler:
     return ref_func
 
 
-CONTROL_FACTORIES = {
+CONTROL_FACTORIES: dict[int, Callable[..., Handler]] = {
     lower.JUMP: _jump,
     lower.BR: _br,
     lower.BR_IF: _br_if,

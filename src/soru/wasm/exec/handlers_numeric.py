@@ -211,10 +211,10 @@ def numeric_factories() -> dict[int, Factory]:
     """Factories of every numeric opcode: constants, the inlined integer operators, and the
     rest bound to :mod:`soru.wasm.numerics`."""
     table: dict[int, Factory] = {}
-    for op, fn in numerics.UNARY.items():
-        table[op] = _unary(fn)
-    for op, fn in numerics.BINARY.items():
-        table[op] = _binary(fn)
+    for op, unary in numerics.UNARY.items():
+        table[op] = _unary(unary)
+    for op, binary in numerics.BINARY.items():
+        table[op] = _binary(binary)
     for op in (0x41, 0x42, 0x43, 0x44):
         table[op] = _const
     table[0x45] = table[0x50] = _eqz

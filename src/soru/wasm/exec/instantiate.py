@@ -14,6 +14,7 @@ leaves exactly the writes the specification says it leaves.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import cast
 
 from soru.wasm.errors import LinkError
 from soru.wasm.exec import lower
@@ -87,9 +88,9 @@ def eval_const(expr: Expr, instance: Instance) -> int | None:
         elif op == 0xD0:
             value = None
         elif op == 0xD2:
-            value = instance.funcs[imm].addr  # type: ignore[index]
+            value = instance.funcs[cast(int, imm)].addr
         elif op == 0x23:
-            value = instance.globals[imm].value  # type: ignore[index]
+            value = instance.globals[cast(int, imm)].value
         else:
             raise LinkError(f"unsupported constant instruction 0x{op:x}")
     return value

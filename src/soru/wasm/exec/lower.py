@@ -20,7 +20,9 @@ This list is plain data — it is what a machine state refers to by program coun
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from soru.wasm import opcodes
 from soru.wasm.syntax import BlockType, BrTable, Func, FuncType, Instr, Module, ValType
@@ -156,20 +158,20 @@ class _Lowerer:
         return [(op, imm) for op, imm in self.code]
 
     def step(self, op: int, imm: object) -> None:
-        handler = _CONTROL.get(op)
+        handler: Callable[[_Lowerer, Any], None] | None = _CONTROL.get(op)
         if handler is not None:
             handler(self, imm)
             return
         if op in (_OP_LOCAL_GET, _OP_LOCAL_SET, _OP_LOCAL_TEE):
-            self.local(op, imm)
+            self.local(op, cast(int, imm))
             return
         if op == _OP_CALL:
-            ft = self.func_types[imm]  # type: ignore[index]
+            ft = self.func_types[cast(int, imm)]
             self.emit(op, imm)
             self.h += len(ft.results) - len(ft.params)
             return
         if op == _OP_CALL_INDIRECT:
-            ft = self.module.types[imm[0]]  # type: ignore[index]
+            ft = self.module.types[cast(tuple, imm)[0]]
             self.emit(op, imm)
             self.h += len(ft.results) - len(ft.params) - 1
             return
@@ -274,7 +276,7 @@ class _Lowerer:
         self.mark_dead()
 
 
-_CONTROL = {
+_CONTROL: dict[int, Callable[[_Lowerer, Any], None]] = {
     _OP_BLOCK: lambda lw, imm: lw.block(imm),
     _OP_LOOP: lambda lw, imm: lw.block(imm, is_loop=True),
     _OP_IF: _Lowerer.if_,

@@ -20,7 +20,7 @@ Transitions: ``start`` → RUNNING → (``run``)* → DONE (``results``) | TRAPP
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 
 from soru.base.errors import SoruError
@@ -41,7 +41,11 @@ from soru.wasm.runtime import (
 )
 from soru.wasm.syntax import Module
 
-FACTORIES = {**numeric_factories(), **memory_factories(), **CONTROL_FACTORIES}
+FACTORIES: dict[int, Callable[..., Callable[[], int]]] = {
+    **numeric_factories(),
+    **memory_factories(),
+    **CONTROL_FACTORIES,
+}
 FACTORIES[CONST] = FACTORIES[0x41]
 
 HALT, RESUME = 0, 1
