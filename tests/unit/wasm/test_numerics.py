@@ -336,6 +336,9 @@ def test_edge_case(name: str, args: tuple[int, ...], expected: int | Trap) -> No
         assert hex(run(name, *args)) == hex(expected)
 
 
+# --- exact rounding, against rational arithmetic -------------------------------------------
+
+
 def exact_f32(q: Fraction) -> int:
     """The f32 bits nearest to the rational ``q``, ties to even — an independent reference."""
     sign = 0x8000_0000 if q < 0 else 0
@@ -387,7 +390,7 @@ def test_f32_arithmetic_rounds_exactly(operator: str, a: int, b: int) -> None:
     x, y = f32_value(a), f32_value(b)
     if operator == "div" and y == 0:
         return
-    exact = {"add": x + y, "sub": x - y, "mul": x * y, "div": x / y if y else 0}[operator]
+    exact = {"add": x + y, "sub": x - y, "mul": x * y}[operator] if operator != "div" else x / y
     result = run(f"f32.{operator}", a, b)
     if exact == 0:  # the sign of an exact zero follows IEEE rules, checked elsewhere
         assert result & 0x7FFF_FFFF == 0
