@@ -1,8 +1,9 @@
 """A cursor over an immutable byte string: the one place where soru reads binary primitives.
 
-A :class:`Reader` reads bytes, fixed-width little-endian integers and LEB128 integers from
-``data[pos:end]``, advancing ``pos``. Every binary decoder in soru (WebAssembly modules,
-layer-1 operations, proofs) reads through it, so LEB128 is implemented exactly once.
+A :class:`Reader` reads bytes, fixed-width integers (little- or big-endian), LEB128 integers
+and Tezos Zarith integers (``n``, ``z``) from ``data[pos:end]``, advancing ``pos``. Every
+binary decoder in soru (WebAssembly modules, layer-1 operations, Micheline, proofs) reads
+through it, so LEB128 and Zarith are implemented exactly once.
 
 LEB128 with an exact bit width ``N`` follows the WebAssembly specification (section 5.2.2):
 
@@ -118,6 +119,11 @@ class Reader:
         """An unsigned little-endian integer of ``size`` bytes (e.g. an IEEE bit pattern)."""
         return int.from_bytes(self.read(size), "little")
 
+    def uint_be(self, size: int) -> int:
+        """An unsigned big-endian integer of ``size`` bytes (Tezos ``uint8``..``int64``,
+        lengths)."""
+        return int.from_bytes(self.read(size), "big")
+
     def length(self) -> int:
         """A u32 LEB128 count of items that each take at least one more byte.
 
@@ -226,3 +232,41 @@ class Reader:
                 self.pos = pos + 1
                 return byte - 0x80 if byte & 0x40 else byte
         return self.sleb(64)
+
+    # --- Zarith (Tezos ``n`` and ``z``) -----------------------------------------------------
+
+    def _zarith_groups(self, value: int, shift: int, start: int) -> int:
+        """The 7-bit groups after a first byte that had its continuation bit set; like
+        Tezos, a last byte of ``0x00`` (a non-canonical trailing zero) is refused."""
+        data, pos, end = self.data, self.pos, self.end
+        while True:
+            if pos >= end:
+                self.fail("unexpected end", pos)
+            byte = data[pos]
+            pos += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                if byte == 0:
+                    self.fail("Zarith integer with a trailing zero byte", start)
+                self.pos = pos
+                return value
+
+    def zarith_n(self) -> int:
+        """A Zarith natural number (Tezos ``n``): 7-bit groups, least significant first."""
+        start = self.pos
+        first = self.u8()
+        if first < 0x80:
+            return first
+        return self._zarith_groups(first & 0x7F, 7, start)
+
+    def zarith_z(self) -> int:
+        """A Zarith integer (Tezos ``z``): the first byte holds 6 bits and the sign (bit 6).
+
+        As in Tezos, the single byte ``0x40`` ("minus zero") reads as 0."""
+        start = self.pos
+        first = self.u8()
+        magnitude = first & 0x3F
+        if first & 0x80:
+            magnitude = self._zarith_groups(magnitude, 6, start)
+        return -magnitude if first & 0x40 else magnitude
