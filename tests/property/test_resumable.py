@@ -291,8 +291,25 @@ class ProgramGen:
         if k <= 1:
             return self.leaf(t)
         if k == 2:  # binary operator
-            name = self.pick(["add", "sub", "mul", "and", "or", "xor", "shl", "shr_s", "shr_u",
-                              "rotl", "rotr", "div_s", "div_u", "rem_s", "rem_u"])  # fmt: skip
+            name = self.pick(
+                [
+                    "add",
+                    "sub",
+                    "mul",
+                    "and",
+                    "or",
+                    "xor",
+                    "shl",
+                    "shr_s",
+                    "shr_u",
+                    "rotl",
+                    "rotr",
+                    "div_s",
+                    "div_u",
+                    "rem_s",
+                    "rem_u",
+                ]
+            )
             rhs = self.value(t, d - 1)
             if name[:3] in ("div", "rem") and self.chance(30):
                 rhs = [const(t, self.pick([0, _mask(t)]))]  # divide by zero, or overflow
@@ -307,20 +324,36 @@ class ProgramGen:
             if self.chance(30):
                 if t == I32:
                     return self.value(I64, d - 1) + [op("i32.wrap_i64")]
-                return self.value(I32, d - 1) + [op(self.pick(["i64.extend_i32_s",
-                                                                "i64.extend_i32_u"]))]  # fmt: skip
+                return self.value(I32, d - 1) + [
+                    op(self.pick(["i64.extend_i32_s", "i64.extend_i32_u"]))
+                ]
             if t == I64:
                 return self.value(I32, d - 1) + [op("i64.extend_i32_u")]
             if self.chance(20):
                 return self.value(u, d - 1) + [op(f"{_p(u)}.eqz")]
-            rel = self.pick(["eq", "ne", "lt_s", "lt_u", "gt_s", "gt_u", "le_s", "le_u", "ge_s",
-                             "ge_u"])  # fmt: skip
+            rel = self.pick(
+                ["eq", "ne", "lt_s", "lt_u", "gt_s", "gt_u", "le_s", "le_u", "ge_s", "ge_u"]
+            )
             return self.value(u, d - 1) + self.value(u, d - 1) + [op(f"{_p(u)}.{rel}")]
         if k == 5:  # load
-            names = {I32: [("load", 2), ("load8_s", 0), ("load8_u", 0), ("load16_s", 1),
-                           ("load16_u", 1)],
-                     I64: [("load", 3), ("load8_s", 0), ("load8_u", 0), ("load16_s", 1),
-                           ("load16_u", 1), ("load32_s", 2), ("load32_u", 2)]}  # fmt: skip
+            names = {
+                I32: [
+                    ("load", 2),
+                    ("load8_s", 0),
+                    ("load8_u", 0),
+                    ("load16_s", 1),
+                    ("load16_u", 1),
+                ],
+                I64: [
+                    ("load", 3),
+                    ("load8_s", 0),
+                    ("load8_u", 0),
+                    ("load16_s", 1),
+                    ("load16_u", 1),
+                    ("load32_s", 2),
+                    ("load32_u", 2),
+                ],
+            }
             name, align = self.pick(names[t])
             return self.address(1 << align, d) + [op(f"{p}.{name}", self.memarg(align))]
         if k == 6 and len(self.f.labels) < MAX_NEST:
@@ -496,8 +529,11 @@ class ProgramGen:
 
     def branch(self, d: int) -> list[Instr]:
         """``br``, ``br_if`` or ``br_table`` to an enclosing block, if or the function."""
-        targets = [(depth, types) for depth, types in enumerate(reversed(self.f.labels))
-                   if types is not None]  # fmt: skip
+        targets = [
+            (depth, types)
+            for depth, types in enumerate(reversed(self.f.labels))
+            if types is not None
+        ]
         inner = targets[:-1]  # the last is the function's own label: a return
         if inner and self.chance(85):
             depth, types = self.pick(inner)
@@ -528,11 +564,19 @@ class ProgramGen:
         else:
             dst = PAGE + self.int(0, PAGE - n)
         if self.chance(40):
-            return [op("i32.const", dst), const(I32, self.number(I32)), op("i32.const", n),
-                    op("memory.fill", 0)]  # fmt: skip
+            return [
+                op("i32.const", dst),
+                const(I32, self.number(I32)),
+                op("i32.const", n),
+                op("memory.fill", 0),
+            ]
         src = min(max(dst + self.int(-n - 8, n + 8), 0), PAGE - n)  # overlapping, either way
-        return [op("i32.const", dst), op("i32.const", src), op("i32.const", n),
-                op("memory.copy", (0, 0))]  # fmt: skip
+        return [
+            op("i32.const", dst),
+            op("i32.const", src),
+            op("i32.const", n),
+            op("memory.copy", (0, 0)),
+        ]
 
 
 @st.composite
@@ -670,7 +714,7 @@ def _countdown_module(indirect: bool) -> Module:
                 0,
                 (op("i32.const", 0),),
             ),
-        ),  # fmt: skip
+        ),
     )
 
 
