@@ -72,6 +72,13 @@ def _value_of(node: Node) -> bytes | None:
     return resolved
 
 
+def _absent(path: Path, depth: int) -> None:
+    """None, once the segments after ``path[depth]`` (never looked up) are checked too."""
+    for name in path[depth + 1 :]:
+        key_of(name)
+    return None
+
+
 def _is_empty(slot: _Slot) -> bool:
     if isinstance(slot, Stub):
         return slot._hash == EMPTY_HASH
@@ -187,12 +194,12 @@ class Tree:
     def _find(self, path: Path) -> _Slot | None:
         """The slot (node or stub, unresolved) at ``path``, or None if absent."""
         slot: _Slot = self._root
-        for name in path:
+        for depth, name in enumerate(path):
             key = key_of(name)
             node = _resolve(slot)
             leaf = tries.find_leaf(node, key)
             if leaf is None or leaf.name != name:
-                return None
+                return _absent(path, depth)
             slot = leaf.child
         return slot
 
@@ -201,10 +208,10 @@ class Tree:
         if not path:
             return self._root_node()
         node = self._root_node()
-        for name in path:
+        for depth, name in enumerate(path):
             leaf = tries.find_leaf(node, key_of(name))
             if leaf is None or leaf.name != name:
-                return None
+                return _absent(path, depth)
             child = leaf.child
             if isinstance(child, Stub):
                 child = leaf.child = child.resolve()  # type: ignore[assignment]
@@ -352,7 +359,7 @@ class Tree:
             if leaf is None or leaf.name != name:
                 new = update(None)
                 if new is None:
-                    return self
+                    return _absent(path, depth) or self
                 for below in reversed(path[depth + 1 :]):
                     new = Node(None, Leaf(below, key_of(below), new))
                 break
