@@ -4,11 +4,18 @@ The machine promises (``soru.wasm.exec.machine``) that running a call in pieces 
 ``start`` then ``run(ticks=k)`` again and again — reaches exactly the state of running it
 straight through. The PVM's proofs rest on that: a tick proven in isolation must be the tick
 the honest node ran in one go. Here hypothesis builds random *valid* modules directly as
-:class:`~soru.wasm.syntax.Module` records and checks, for random piece sizes, that both ways
-end with the same status, results or trap, total ticks, memory bytes and global values;
-that ``run(ticks=N)`` never performs more than N ticks (and exactly N while the call goes
-on); and that recursion deeper than ``call_depth_limit`` ends in ``Exhaustion``, never in a
-Python ``RecursionError``.
+:class:`~soru.wasm.syntax.Module` records and checks, for random piece sizes, that
+
+* instantiation tick by tick (``allocate``, ``begin_code``, ``run`` in pieces) then the call
+  of ``main`` in pieces (``start``, ``run``) end exactly like ``instantiate`` then
+  ``invoke`` straight through on a fresh machine: same stage and status, same results or
+  trap reason, same total ticks, memory bytes and global values;
+* ``run(ticks=N)`` never performs more than N ticks, and exactly N while the call goes on;
+* recursion deeper than ``call_depth_limit`` ends in ``Exhaustion``, never in a Python
+  ``RecursionError`` (limits 10 000 and 60 000, the PVM's).
+
+A host call that suspends (``Suspend``, the PVM's reveal) is answered by the driver the
+same way on both sides, so suspension points are split points too.
 
 The program generator
 ---------------------
@@ -20,8 +27,12 @@ several ticks, overlapping both ways), nested ``block``/``if``/``loop`` with sin
 multi-value types (block parameters included), ``br``/``br_if``/``br_table``/``return``
 carrying values out of nested blocks, ``select``, direct calls between a few functions
 (recursion included), ``call_indirect`` through a table (mismatched types and null entries
-trap), two host functions (one of them a :class:`HostContinuation` that writes memory over
-several ticks), ``unreachable`` now and then.
+trap), three host functions (an immediate one, a :class:`HostContinuation` that writes
+memory over several ticks, and one that suspends for an answer), ``unreachable`` now and
+then. Modules have one or two active data segments of up to three chunks (so
+``memory.init`` takes several ticks; rarely out of bounds, a trap at instantiation) and
+sometimes a start function; the machine's call depth limit is sometimes tiny (2..8), so
+that ``Exhaustion`` happens in random places.
 
 Termination is by construction:
 
@@ -47,8 +58,8 @@ from hypothesis import strategies as st
 from soru.wasm import opcodes
 from soru.wasm.errors import Exhaustion, Trap
 from soru.wasm.exec import ticks as tick_costs
-from soru.wasm.exec.machine import Machine, RunStatus
-from soru.wasm.runtime import HostContinuation, HostFunc
+from soru.wasm.exec.machine import Machine, RunStatus, Suspend
+from soru.wasm.runtime import HostContinuation, HostFunc, WasmFunc
 from soru.wasm.syntax import (
     BlockType,
     BrTable,
@@ -115,6 +126,22 @@ class _SlowWrite(HostContinuation):
         return None if self.left else [(self.arg * 3 + 1) & 0xFFFFFFFF]
 
 
+class _Reveal(HostContinuation):
+    """A host call that works one tick, then waits for data from outside (``Suspend``);
+    the embedder answers with :attr:`reply`."""
+
+    def __init__(self, memory: bytearray, arg: int) -> None:
+        self.memory, self.arg, self.started = memory, arg, False
+        self.reply = [(arg ^ 0x5A5A) & 0xFFFFFFFF]
+
+    def step(self):
+        if not self.started:
+            self.started = True
+            self.memory[(self.arg & 0x3FF) + 1] ^= 0xFF
+            return None
+        raise Suspend()
+
+
 def host_imports() -> dict:
     """Fresh host functions (each machine gets its own)."""
 
@@ -125,13 +152,17 @@ def host_imports() -> dict:
     def slow(caller, args):
         return _SlowWrite(caller.mems[0].data, args[0])
 
+    def reveal(caller, args):
+        return _Reveal(caller.mems[0].data, args[0])
+
     return {
         ("env", "mix"): HostFunc(MIX_TYPE, mix, "mix"),
         ("env", "slow"): HostFunc(SLOW_TYPE, slow, "slow"),
+        ("env", "reveal"): HostFunc(SLOW_TYPE, reveal, "reveal"),
     }
 
 
-HOSTS = [("mix", MIX_TYPE), ("slow", SLOW_TYPE)]
+HOSTS = [("mix", MIX_TYPE), ("slow", SLOW_TYPE), ("reveal", SLOW_TYPE)]
 
 
 # --- the program generator --------------------------------------------------------------------
@@ -176,6 +207,10 @@ class ProgramGen:
         """True with probability ``percent``%; shrinks to False."""
         return self.int(0, 99) >= 100 - percent
 
+    def usually(self, percent: int) -> bool:
+        """True with probability ``percent``%; shrinks to True (the common case)."""
+        return self.int(0, 99) < percent
+
     def valtype(self) -> ValType:
         return self.pick([I32, I64])
 
@@ -212,7 +247,7 @@ class ProgramGen:
         inits = [const(I32, FUEL)]
         for _ in range(self.int(0, 3)):
             t = self.valtype()
-            self.globals.append(GlobalType(t, self.chance(80)))
+            self.globals.append(GlobalType(t, self.usually(80)))
             inits.append(const(t, self.number(t)))
         # the table: every function, one null slot, in a drawn order
         order = list(range(len(self.func_sigs)))
@@ -242,10 +277,26 @@ class ProgramGen:
                     (op("i32.const", 0),),
                 ),
             ),
-            datas=(Data(bytes(range(1, 200)) * 3, SegmentMode.ACTIVE, 0, (op("i32.const", 100),)),),
+            datas=tuple(self.data_segment() for _ in range(self.int(1, 2))),
+            start=self.start_function(sigs),
         )
         args = [self.number(t) for t in sigs[0].params]
         return module, args
+
+    def data_segment(self) -> Data:
+        """An active segment, some a few chunks long (``memory.init`` then takes several
+        ticks), rarely out of bounds (instantiation then traps, keeping earlier writes)."""
+        size = self.pick([5, 599, CHUNK + 1, 2 * CHUNK + 3])
+        offset = self.int(0, PAGE - size) if self.usually(95) else PAGE - size + self.int(1, 16)
+        init = bytes((i * 13 + size) & 0xFF for i in range(size))
+        return Data(init, SegmentMode.ACTIVE, 0, (op("i32.const", offset),))
+
+    def start_function(self, sigs: list[FuncType]) -> int | None:
+        """Sometimes a start function: one of type [] -> [] (it runs at instantiation)."""
+        candidates = [i for i, ft in enumerate(sigs) if ft == FuncType((), ())]
+        if candidates and self.chance(40):
+            return len(HOSTS) + self.pick(candidates)
+        return None
 
     def function(self, ft: FuncType) -> Func:
         self.f = _FuncCtx(ft.params, ft.results, [self.valtype() for _ in range(self.int(0, 3))])
@@ -400,7 +451,7 @@ class ProgramGen:
         return self.value(I32, d - 1)
 
     def memarg(self, align: int) -> MemArg:
-        offset = 0 if self.chance(60) else self.pick([1, 7, 64, PAGE])
+        offset = 0 if self.usually(60) else self.pick([1, 7, 64, PAGE])
         return MemArg(self.int(0, align), offset)
 
     def call(self, index: int, d: int) -> list[Instr]:
@@ -410,16 +461,16 @@ class ProgramGen:
         """Code calling through the table with a type whose results are ``results`` (any
         when None); mostly a matching entry, sometimes a mismatch, null or missing one."""
         candidates = [ft for ft in self.func_sigs if results in (None, ft.results)]
-        if candidates and self.chance(90):
+        if candidates and self.usually(90):
             ft = self.pick(candidates)
         else:
             params = tuple(self.valtype() for _ in range(self.int(0, 2)))
             ft = FuncType(params, results if results is not None else (self.valtype(),))
         matching = [i for i, f in enumerate(self.slots) if self.func_sigs[f] == ft]
-        if matching and self.chance(80):
+        if matching and self.usually(80):
             index = self.pick(matching)
         else:  # perhaps a mismatch, the null slot, or out of the table
-            index = self.int(0, self.table_size) if self.chance(85) else self.number(I32)
+            index = self.int(0, self.table_size) if self.usually(85) else self.number(I32)
         code = self.values(ft.params, d - 1) + [op("i32.const", index)]
         return code + [op("call_indirect", (self.type_index(ft), 0))]
 
@@ -427,7 +478,7 @@ class ProgramGen:
     def blocktype(self, params: tuple[ValType, ...], results: tuple[ValType, ...]) -> BlockType:
         if not params and not results:
             return None
-        if not params and len(results) == 1 and self.chance(70):
+        if not params and len(results) == 1 and self.usually(70):
             return results[0]
         return self.type_index(FuncType(params, results))
 
@@ -455,7 +506,7 @@ class ProgramGen:
         code.append(op("if", self.blocktype(params, results)))
         self.f.labels.append(results)
         code += self.body(params, results, d)
-        if params != results or self.chance(70):
+        if params != results or self.usually(70):
             code += [op("else")] + self.body(params, results, d)
         self.f.labels.pop()
         return code + [op("end")]
@@ -535,7 +586,7 @@ class ProgramGen:
             if types is not None
         ]
         inner = targets[:-1]  # the last is the function's own label: a return
-        if inner and self.chance(85):
+        if inner and self.usually(85):
             depth, types = self.pick(inner)
         elif self.chance(20):
             depth, types = targets[-1]
@@ -550,7 +601,7 @@ class ProgramGen:
             return code + [op("br", depth)]
         same = [dp for dp, ts in targets if ts == types]
         labels = tuple(self.pick(same) for _ in range(self.int(0, 4)))
-        index = self.int(0, len(labels) + 1) if self.chance(80) else self.number(I32)
+        index = self.int(0, len(labels) + 1) if self.usually(80) else self.number(I32)
         return code + [op("i32.const", index), op("br_table", BrTable(labels, depth))]
 
     def bulk(self) -> list[Instr]:
@@ -597,36 +648,21 @@ piece_sizes = st.lists(
 # --- running ------------------------------------------------------------------------------
 
 
-def _machine(module: Module, depth_limit: int):
-    machine = Machine(call_depth_limit=depth_limit, max_memory_pages=MEM_MAX_PAGES)
-    instance = machine.instantiate(module, host_imports())
-    return machine, instance
+HUGE = 1 << 62
 
 
-def _state(machine: Machine, instance) -> tuple:
-    return (
-        machine.ticks,
-        bytes(instance.mems[0].data),
-        tuple(g.value for g in instance.globals),
-    )
-
-
-def run_straight(module: Module, args: list[int], depth_limit: int) -> tuple:
-    machine, instance = _machine(module, depth_limit)
-    try:
-        outcome = ("done", tuple(machine.invoke(instance.export("main"), args)))
-    except (Trap, Exhaustion) as exc:
-        outcome = (type(exc).__name__, exc.reason)
-    return outcome, _state(machine, instance)
-
-
-def run_in_pieces(module: Module, args: list[int], depth_limit: int, sizes: list[int]) -> tuple:
-    machine, instance = _machine(module, depth_limit)
-    machine.start(instance.export("main"), args)
+def drive(machine: Machine, sizes: list[int]) -> RunStatus:
+    """Run the current call to its end in pieces of ``sizes`` (cycled), answering every
+    suspended host call; checks that each ``run(ticks=k)`` performs at most k ticks, and
+    exactly k while the call goes on."""
     if not any(sizes):
         sizes = [*sizes, 1]
     i = 0
     while True:
+        if machine.status is RunStatus.SUSPENDED:
+            reveal = machine.pending
+            assert isinstance(reveal, _Reveal)
+            machine.answer(reveal.reply)
         k = sizes[i % len(sizes)]
         i += 1
         before = machine.ticks
@@ -635,15 +671,64 @@ def run_in_pieces(module: Module, args: list[int], depth_limit: int, sizes: list
         assert done <= k, f"run(ticks={k}) performed {done} ticks"
         if status is RunStatus.RUNNING:
             assert done == k, f"run(ticks={k}) stopped after {done} ticks while running"
-            continue
-        break
-    if status is RunStatus.DONE:
-        outcome = ("done", tuple(machine.results))
-    else:
-        assert status is RunStatus.TRAPPED, status
-        assert isinstance(machine.trap, Trap | Exhaustion)
-        outcome = (type(machine.trap).__name__, machine.trap.reason)
-    return outcome, _state(machine, instance)
+        elif status is not RunStatus.SUSPENDED:
+            return status
+
+
+def _outcome(machine: Machine, stage: str) -> tuple:
+    if machine.status is RunStatus.DONE:
+        return (stage, "done", tuple(machine.results))
+    assert machine.status is RunStatus.TRAPPED, machine.status
+    assert isinstance(machine.trap, Trap | Exhaustion)
+    return (stage, type(machine.trap).__name__, machine.trap.reason)
+
+
+def _state(machine: Machine) -> tuple:
+    # the instance, found through its functions: ``instantiate`` does not return it on a trap
+    instance = next(f.instance for f in machine.funcs if isinstance(f, WasmFunc))
+    return (
+        machine.ticks,
+        bytes(instance.mems[0].data),
+        tuple(g.value for g in instance.globals),
+    )
+
+
+def _new_machine(depth_limit: int) -> Machine:
+    return Machine(call_depth_limit=depth_limit, max_memory_pages=MEM_MAX_PAGES)
+
+
+def run_straight(module: Module, args: list[int], depth_limit: int) -> tuple:
+    """``instantiate`` then ``invoke``, each straight through (a suspended host call is
+    answered, then the call runs on straight through)."""
+    machine = _new_machine(depth_limit)
+    try:
+        instance = machine.instantiate(module, host_imports())
+    except (Trap, Exhaustion):
+        return _outcome(machine, "init"), _state(machine)
+    if machine.status is RunStatus.SUSPENDED:  # the start function awaits an answer
+        if drive(machine, [HUGE]) is RunStatus.TRAPPED:
+            return _outcome(machine, "init"), _state(machine)
+    try:
+        machine.invoke(instance.export("main"), args)
+    except (Trap, Exhaustion):
+        pass
+    if machine.status is RunStatus.SUSPENDED:
+        drive(machine, [HUGE])
+    return _outcome(machine, "main"), _state(machine)
+
+
+def run_in_pieces(module: Module, args: list[int], depth_limit: int, sizes: list[int]) -> tuple:
+    """``allocate`` + ``begin_code`` (instantiation tick by tick), then ``start``, each run
+    in pieces of the given sizes."""
+    machine = _new_machine(depth_limit)
+    instance, entry = machine.allocate(module, host_imports())
+    if entry is not None:
+        machine.begin_code(entry)
+        if drive(machine, sizes) is RunStatus.TRAPPED:
+            return _outcome(machine, "init"), _state(machine)
+    machine.start(instance.export("main"), args)
+    drive(machine, sizes)
+    return _outcome(machine, "main"), _state(machine)
 
 
 @settings(
@@ -671,8 +756,12 @@ def test_running_in_pieces_equals_running_straight_through(program, sizes):
 @given(program=programs(), budget=st.integers(0, 3_000))
 def test_run_never_performs_more_ticks_than_asked(program, budget):
     module, args, depth_limit = program
-    machine, instance = _machine(module, depth_limit)
-    machine.start(instance.export("main"), args)
+    machine = _new_machine(depth_limit)
+    instance, entry = machine.allocate(module, host_imports())
+    if entry is not None:
+        machine.begin_code(entry)
+    else:
+        machine.start(instance.export("main"), args)
     before = machine.ticks
     status = machine.run(ticks=budget)
     assert machine.ticks - before <= budget
