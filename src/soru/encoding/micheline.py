@@ -195,19 +195,25 @@ def _annots_bytes(annots: tuple[str, ...]) -> bytes:
     return " ".join(annots).encode("ascii")
 
 
+class _SizeAt(int):
+    """Work item of :func:`encode_expression`: the position of a length to patch."""
+
+
+class _Annots(bytes):
+    """Work item of :func:`encode_expression`: annotations to append."""
+
+
 def encode_expression(node: Node) -> bytes:
     """The binary form of ``node``, most compact tags first (as Octez writes it)."""
     writer = Writer()
-    # Work items: nodes to write, or (tuple) actions left for after a node's arguments.
-    work: list[Node | tuple[str, object]] = [node]
+    # Work items: nodes to write, and what is left to do once a node's children are written.
+    work: list[Node | _SizeAt | _Annots] = [node]
     while work:
         item = work.pop()
-        if type(item) is tuple:
-            action, value = item
-            if action == "size":
-                writer.patch_size(value)  # type: ignore[arg-type]
-            else:
-                writer.sized(value)  # type: ignore[arg-type]
+        if type(item) is _SizeAt:
+            writer.patch_size(item)
+        elif type(item) is _Annots:
+            writer.sized(item)
         elif isinstance(item, Int):
             writer.u8(NodeTag.INT).zarith_z(item.value)
         elif isinstance(item, String):
@@ -216,19 +222,19 @@ def encode_expression(node: Node) -> bytes:
             writer.u8(NodeTag.BYTES).sized(item.value)
         elif isinstance(item, Seq):
             writer.u8(NodeTag.SEQ)
-            work.append(("size", writer.reserve_size()))
+            work.append(_SizeAt(writer.reserve_size()))
             work.extend(reversed(item.items))
         elif isinstance(item, Prim):
             code, count = _code(item.name), len(item.args)
-            annots = _annots_bytes(item.annots) if item.annots else b""
+            annots = _Annots(_annots_bytes(item.annots) if item.annots else b"")
             if count <= 2:
                 writer.u8(NodeTag.PRIM_0 + 2 * count + (1 if annots else 0)).u8(code)
                 if annots:
-                    work.append(("annots", annots))
+                    work.append(annots)
             else:
                 writer.u8(NodeTag.PRIM_N).u8(code)
-                work.append(("annots", annots))
-                work.append(("size", writer.reserve_size()))
+                work.append(annots)
+                work.append(_SizeAt(writer.reserve_size()))
             work.extend(reversed(item.args))
         else:
             raise TypeError(f"not a Micheline node: {item!r}")

@@ -205,6 +205,8 @@ def test_encode_errors() -> None:
         encode_expression(Prim("nat", annots=["a"]))
     with pytest.raises(TypeError):
         encode_expression(42)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        encode_expression(Seq([1, b"x"]))  # type: ignore[list-item]
 
 
 def test_deep_nesting_has_no_recursion_limit() -> None:
