@@ -19,32 +19,32 @@ Errors (``host_funcs.ml Error.code``): −1 key too large (> 240 bytes), −2 in
 bounds, −7 input/output too large, −8 generic invalid access, −9 read-only key, −10 nothing
 at the key, −11 outbox full, −12 sub-key index out of range, −13 value already exists.
 
-=============================  =============================================================
-function                        checks, in order (first failure wins)
-=============================  =============================================================
-every keyed function            key length > 240 → −1; negative → −8; key bytes out of
-                                memory → −6; bad syntax → −2
-``read_input``                  8 bytes at ``info`` not strictly inside memory → −6;
-                                ``max(…)`` = min(4096, max_bytes), negative or ``dst + max``
-                                not strictly inside memory → −6; no input → 0
-``write_output``                size > 4096 → −7; negative → −8; out of memory → −6;
-                                outbox full → −11
-``store_read``                  max_bytes > 2048 → −7; no value → −3; offset ∉ [0, size)
-                                → −4; max_bytes < 0 → −8; destination out of memory → −6
-``store_write``                 size + num_bytes overflows i32 (or num_bytes < 0) → −5;
-                                source out of memory → −6; read-only → −9; num_bytes > 2048
-                                → −7; offset > size → −4; offset < 0 → −8
-``store_create``                size < 0 → −5; read-only → −9; value exists → −13
-``store_copy``                  both keys; read-only destination → −9; no source → −10
-``store_move``                  both keys; read-only source, then destination → −9; no
-                                source → −10
-``store_delete[_value]``        read-only → −9 (nothing to delete is not an error)
-``store_value_size``            no value → −3
-``store_get_nth_key``           nothing at the key → −10; index ∉ [0, list_size) → −12;
-                                destination out of memory → −6
-``__internal_store_get_hash``   nothing at the key → −10; destination out of memory → −6
-``reveal_preimage``, ``reveal`` size > 4096 → −7; negative → −8; out of memory → −6
-=============================  =============================================================
+===============================  =============================================================
+function                         checks, in order (first failure wins)
+===============================  =============================================================
+every keyed function             key length > 240 → −1; negative → −8; key bytes out of
+                                 memory → −6; bad syntax → −2
+``read_input``                   8 bytes at ``info`` not strictly inside memory → −6;
+                                 ``m`` = min(4096, max_bytes) negative, or ``m`` bytes at
+                                 ``dst`` not strictly inside memory → −6; no input → 0
+``write_output``                 size > 4096 → −7; negative → −8; out of memory → −6;
+                                 outbox full → −11
+``store_read``                   max_bytes > 2048 → −7; no value → −3; offset ∉ [0, size)
+                                 → −4; max_bytes < 0 → −8; destination out of memory → −6
+``store_write``                  size + num_bytes overflows i32 (or num_bytes < 0) → −5;
+                                 source out of memory → −6; read-only → −9; num_bytes > 2048
+                                 → −7; offset > size → −4; offset < 0 → −8
+``store_create``                 size < 0 → −5; read-only → −9; value exists → −13
+``store_copy``                   both keys; read-only destination → −9; no source → −10
+``store_move``                   both keys; read-only source, then destination → −9; no
+                                 source → −10
+``store_delete[_value]``         read-only → −9 (nothing to delete is not an error)
+``store_value_size``             no value → −3
+``store_get_nth_key``            nothing at the key → −10; index ∉ [0, list_size) → −12;
+                                 destination out of memory → −6
+``__internal_store_get_hash``    nothing at the key → −10; destination out of memory → −6
+``reveal_preimage``, ``reveal``  size > 4096 → −7; negative → −8; out of memory → −6
+===============================  =============================================================
 
 "Strictly inside": Octez's ``read_input`` requires ``address + length < memory size``, so it
 refuses a buffer that ends exactly at the end of memory; soru does the same. A store to
@@ -71,12 +71,13 @@ Worst case of one host call (a tick proves one call, so this bounds a proof):
     Input and outbox — one message.
 
 Octez behaviours soru cannot reproduce, because Octez fails with an uncaught exception:
-``store_get_nth_key`` and ``__internal_store_get_hash`` with a negative ``max_size`` (an
-interpreter crash, terminal Stuck), a host call during module initialisation or from a
-module without exactly one memory (same) — soru raises :class:`HostCrash`, a ``Trap`` the
-PVM can tell apart; a reveal answer with a negative ``max_bytes`` or a destination out of
-memory (the Octez reveal tick itself fails) — soru reads ``max_bytes`` as unsigned and
-returns −6.
+``store_get_nth_key`` and ``__internal_store_get_hash`` with a negative ``max_size``, and a
+call from a module without exactly one memory (an interpreter crash: terminal Stuck) — soru
+raises :class:`HostCrash`, a ``Trap`` the PVM can tell apart; a reveal answer with a
+negative ``max_bytes`` or a destination out of memory (the Octez reveal tick itself fails)
+— soru reads ``max_bytes`` as unsigned and returns −6. Octez also crashes on a host call
+made while the module is being initialised (its start function); these functions cannot
+tell initialisation from evaluation, so that rule is the PVM's to enforce.
 """
 
 from __future__ import annotations
