@@ -142,7 +142,8 @@ class KernelRun:
     def finish_link(self, env, version: str) -> str | None:
         assert self.decoded is not None and self.decoded.module is not None
         try:
-            self.imports = link_imports(self.decoded.module, host_functions(env, version))
+            hosts = host_functions(env, version, debug=True)
+            self.imports = link_imports(self.decoded.module, hosts)
         except LinkError as exc:
             return f"LinkError: {exc}"
         self.phase, self.phase_left = Phase.ALLOCATE, 1

@@ -171,15 +171,15 @@ def _run_machine(s: PvmState, run: KernelRun, budget: int) -> int:
         elif isinstance(machine.trap, Exhaustion):
             _stuck(s, StuckReason.CALL_STACK_EXHAUSTED)
         else:
-            s.durable.write_all(c.STUCK_FLAG_PATH, b"")
+            s.durable.write_all(c.STUCK_FLAG_PATH, b"", edit_readonly=True)
             s.tick_state, s.kernel = TickState.PADDING, None
     return made
 
 
 def _end_of_call(s: PvmState) -> None:
     """``kernel_run`` returned: clear the failure flags and pad to the boundary."""
-    s.durable.delete(c.STUCK_FLAG_PATH)
-    s.durable.delete(c.UPGRADE_ERROR_PATH)
+    s.durable.delete(c.STUCK_FLAG_PATH, edit_readonly=True)
+    s.durable.delete(c.UPGRADE_ERROR_PATH, edit_readonly=True)
     s.tick_state, s.kernel = TickState.PADDING, None
 
 
@@ -190,7 +190,7 @@ def _kernel_failure(s: PvmState, phase: Phase) -> None:
     s.kernel = None
     if fallback is not None and fallback != current:
         s.durable.copy(c.FALLBACK_KERNEL_PATH, c.KERNEL_BOOT_PATH)
-        s.durable.write_all(c.UPGRADE_ERROR_PATH, b"")
+        s.durable.write_all(c.UPGRADE_ERROR_PATH, b"", edit_readonly=True)
         s.tick_state = TickState.PADDING
         return
     reason = {
@@ -206,7 +206,7 @@ def _stuck(s: PvmState, reason: StuckReason) -> None:
 
 def _save_fallback(s: PvmState, kernel: bytes) -> None:
     if s.durable.read_all(c.FALLBACK_KERNEL_PATH) != kernel:
-        s.durable.copy(c.KERNEL_BOOT_PATH, c.FALLBACK_KERNEL_PATH)
+        s.durable.copy(c.KERNEL_BOOT_PATH, c.FALLBACK_KERNEL_PATH, edit_readonly=True)
 
 
 def _boundary(s: PvmState) -> None:
@@ -223,14 +223,15 @@ def _boundary(s: PvmState) -> None:
         s.tick_state = TickState.SNAPSHOT
     else:
         if reboot:
-            s.durable.write_all(c.TOO_MANY_REBOOT_PATH, b"")
+            s.durable.write_all(c.TOO_MANY_REBOOT_PATH, b"", edit_readonly=True)
         else:
-            s.durable.delete(c.TOO_MANY_REBOOT_PATH)
+            s.durable.delete(c.TOO_MANY_REBOOT_PATH, edit_readonly=True)
         s.durable.write_all(c.REBOOT_FLAG_PATH, b"")
         s.reboot_counter = c.REBOOT_COUNTER_RESET
         s.inputs.clear()
         s.tick_state = TickState.COLLECT
-    s.durable.write_all(c.REBOOT_COUNTER_PATH, s.reboot_counter.to_bytes(4, "little"))
+    counter = s.reboot_counter.to_bytes(4, "little")
+    s.durable.write_all(c.REBOOT_COUNTER_PATH, counter, edit_readonly=True)
     s.last_top_level_call = s.tick + 1
     s.tick += 1
 
@@ -248,11 +249,11 @@ def _migrate(s: PvmState, protocol: str) -> None:
     version = _PROTOCOL_VERSIONS.get(protocol)
     if version is not None and c.VERSIONS.index(version) > c.VERSIONS.index(s.version):
         s.version = version
-        s.durable.write_readonly(c.VERSION_PATH, version.encode())
+        s.durable.write_all(c.VERSION_PATH, version.encode(), edit_readonly=True)
 
 
 def install_kernel(s: PvmState, kernel: bytes) -> None:
     """Origination (§2.3): the version, the boot sector and the reboot flag."""
-    s.durable.write_readonly(c.VERSION_PATH, s.version.encode())
+    s.durable.write_all(c.VERSION_PATH, s.version.encode(), edit_readonly=True)
     s.durable.write_all(c.KERNEL_BOOT_PATH, kernel)
     s.durable.write_all(c.REBOOT_FLAG_PATH, b"")

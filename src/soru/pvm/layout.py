@@ -1,0 +1,217 @@
+"""The one mapping of the PVM state onto the Merkle tree; its root is the state hash.
+
+Layout, version ``soru-pvm-state/1`` (integers are unsigned big-endian, 8 bytes unless
+said; a *vector* is a directory whose own value is its length, u64, with children named
+``0``, ``1``… holding the elements)::
+
+    version                      b"soru-pvm-state/1"
+    durable/…                    durable storage (``soru.pvm.durable`` layout), grafted
+    pvm/version                  PVM version, ASCII ("2.0.0-r3")
+    pvm/tick                     current tick
+    pvm/tick_state               tick state name, ASCII ("collect", "eval"…)
+    pvm/stuck                    stuck reason name, ASCII (absent when not stuck)
+    pvm/last_top_level_call, pvm/max_nb_ticks, pvm/reboot_counter
+    pvm/last_input               level u32 ‖ counter u64 (absent before the first input)
+    pvm/inputs                   vector; element i has children info (level u32 ‖ counter
+                                 u64) and payload (the message bytes)
+    pvm/outbox_level             level of the current outbox (absent before the first SOL)
+    pvm/outboxes/<level>         vector of the messages written at that level
+    wasm/phase, wasm/phase_left  loading progress of the running top-level call
+    wasm/kernel                  the kernel bytes of the running call (chunked value)
+    wasm/code                    vector of the lowered instructions (from Decode's end on)
+    wasm/machine/…               the WebAssembly machine (from Init's allocation on):
+        pc, status, pending_return, pending (a reveal request), stack and frames
+        (vectors of values), memory (byte length, and children <i> for each 1024-byte
+        chunk that is not all zeros, trailing zeros dropped), globals (vector), tables/<t>
+        and elems/<i> (vectors of references), datas/<i> (chunked bytes)
+
+A value is encoded as ``b""`` for a null reference, else 8 bytes. Every part is a function
+of the state's content only, so equal states have equal hashes on any machine. Encoding the
+lowered code of a kernel is cached by kernel content, so hashing a running state costs the
+size of its data (memory, stack), not of its code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from soru.base.hashes import Hash
+from soru.crypto import base58
+from soru.encoding.writer import Writer
+from soru.merkle import Tree
+from soru.merkle.chunked import write_chunked
+from soru.pvm.state import PvmState
+
+if TYPE_CHECKING:
+    from soru.pvm.kernel import KernelRun
+    from soru.wasm.exec.machine import Machine
+
+LAYOUT_VERSION = b"soru-pvm-state/1"
+MEMORY_CHUNK = 1024
+
+Items = dict[tuple[str, ...], bytes]
+
+
+def u64(value: int) -> bytes:
+    return value.to_bytes(8, "big")
+
+
+def encode_value(value: int | None) -> bytes:
+    """A machine value (an unsigned bit pattern, or a null reference)."""
+    return b"" if value is None else value.to_bytes(8, "big")
+
+
+def encode_imm(imm: object, out: Writer) -> None:
+    """Canonical encoding of an instruction's immediates: None, an int, or a tuple of them."""
+    if imm is None:
+        out.u8(0)
+    elif isinstance(imm, int):
+        out.u8(1).zarith_z(int(imm))
+    elif isinstance(imm, tuple):
+        out.u8(2).zarith_n(len(imm))
+        for item in imm:
+            encode_imm(item, out)
+    else:
+        raise TypeError(f"cannot encode immediate {imm!r}")
+
+
+def encode_instr(op: int, imm: object) -> bytes:
+    out = Writer().zarith_n(op)
+    encode_imm(imm, out)
+    return out.getvalue()
+
+
+def _vector(items: Items, base: tuple[str, ...], values: Iterable[bytes]) -> None:
+    count = 0
+    for count, value in enumerate(values, 1):
+        items[(*base, str(count - 1))] = value
+    items[base] = u64(count)
+
+
+def _pvm_items(s: PvmState) -> Items:
+    items: Items = {
+        ("version",): LAYOUT_VERSION,
+        ("pvm", "version"): s.version.encode("ascii"),
+        ("pvm", "tick"): u64(s.tick),
+        ("pvm", "tick_state"): s.tick_state.value.encode("ascii"),
+        ("pvm", "last_top_level_call"): u64(s.last_top_level_call),
+        ("pvm", "max_nb_ticks"): u64(s.max_nb_ticks),
+        ("pvm", "reboot_counter"): u64(s.reboot_counter),
+    }
+    if s.stuck is not None:
+        items[("pvm", "stuck")] = s.stuck.value.encode("ascii")
+    if s.last_input is not None:
+        items[("pvm", "last_input")] = s.last_input[0].to_bytes(4, "big") + u64(s.last_input[1])
+    for i, message in enumerate(s.inputs):
+        info = message.level.to_bytes(4, "big") + u64(message.counter)
+        items[("pvm", "inputs", str(i), "info")] = info
+        items[("pvm", "inputs", str(i), "payload")] = message.payload
+    items[("pvm", "inputs")] = u64(len(s.inputs))
+    if s.outbox_level is not None:
+        items[("pvm", "outbox_level")] = u64(s.outbox_level)
+    for level, messages in s.outboxes.items():
+        _vector(items, ("pvm", "outboxes", str(level)), messages)
+    return items
+
+
+def _memory_items(items: Items, base: tuple[str, ...], data: bytes | bytearray) -> None:
+    items[base] = u64(len(data))
+    view = memoryview(data)
+    for index, start in enumerate(range(0, len(data), MEMORY_CHUNK)):
+        chunk = bytes(view[start : start + MEMORY_CHUNK]).rstrip(b"\x00")
+        if chunk:
+            items[(*base, str(index))] = chunk
+
+
+def _machine_items(machine: Machine) -> Items:
+    items: Items = {
+        ("pc",): u64(machine.pc),
+        ("status",): machine.status.value.encode("ascii"),
+        ("pending_return",): u64(machine.pending_return),
+    }
+    pending = machine.pending
+    if pending is not None:
+        items[("pending",)] = pending.encode()  # type: ignore[attr-defined]
+    _vector(items, ("stack",), (encode_value(v) for v in machine.stack))
+    _vector(items, ("frames",), (u64(pc) for pc in machine.frames))
+    return items
+
+
+def _instance_items(items: Items, run: KernelRun) -> list[tuple[tuple[str, ...], bytes]]:
+    """The instance's containers; returns the (path, bytes) of its data segments."""
+    instance = run.instance
+    assert instance is not None
+    _memory_items(items, ("memory",), instance.mems[0].data if instance.mems else b"")
+    _vector(items, ("globals",), (encode_value(g.value) for g in instance.globals))
+    for t, table in enumerate(instance.tables):
+        _vector(items, ("tables", str(t)), (encode_value(r) for r in table.elements))
+    for e, elem in enumerate(instance.elems):
+        _vector(items, ("elems", str(e)), (encode_value(r) for r in elem.refs))
+    return [(("datas", str(d)), bytes(seg.data)) for d, seg in enumerate(instance.datas)]
+
+
+_CODE_CACHE: OrderedDict[bytes, Tree] = OrderedDict()
+
+
+def _code_tree(run: KernelRun) -> Tree:
+    """The vector of the machine's lowered code, cached by kernel content."""
+    key = hashlib.blake2b(run.kernel, digest_size=32).digest()
+    cached = _CODE_CACHE.get(key)
+    if cached is not None:
+        return cached
+    assert run.machine is not None
+    code: list[bytes] = [encode_instr(0x10005, None), encode_instr(0x10005, None)]
+    for func in run.machine.funcs:
+        for op, imm in getattr(func, "code", ()):
+            code.append(encode_instr(op, imm))
+    items: Items = {}
+    _vector(items, (), code)
+    tree = Tree.from_items(items)
+    _CODE_CACHE[key] = tree
+    if len(_CODE_CACHE) > 4:
+        _CODE_CACHE.popitem(last=False)
+    return tree
+
+
+def _wasm_tree(run: KernelRun) -> Tree:
+    items: Items = {
+        ("phase",): run.phase.value.encode("ascii"),
+        ("phase_left",): u64(run.phase_left),
+    }
+    data_segments: list[tuple[tuple[str, ...], bytes]] = []
+    if run.machine is not None and run.instance is not None:
+        machine_items = _machine_items(run.machine)
+        data_segments = _instance_items(machine_items, run)
+        items.update({("machine", *path): value for path, value in machine_items.items()})
+    tree = write_chunked(Tree.from_items(items), ("kernel",), run.kernel)
+    for path, data in data_segments:
+        tree = write_chunked(tree, ("machine", *path), data)
+    if run.machine is not None:
+        tree = tree.graft(("code",), _code_tree(run))
+    return tree
+
+
+def state_tree(s: PvmState) -> Tree:
+    """The Merkle tree of the whole state ``s`` (see the module docstring)."""
+    tree = Tree.from_items(_pvm_items(s)).graft(("durable",), s.durable.tree)
+    if s.kernel is not None:
+        tree = tree.graft(("wasm",), _wasm_tree(s.kernel))
+    return tree
+
+
+def state_hash(s: PvmState) -> Hash:
+    """The state hash: the root of :func:`state_tree`."""
+    return state_tree(s).hash
+
+
+def show_state_hash(h: bytes) -> str:
+    """A state hash printed as Tezos does, ``srs1…``."""
+    return base58.encode(base58.Kind.STATE_HASH, bytes(h))
+
+
+def machine_values(values: Sequence[int | None]) -> list[bytes]:
+    """Encoded values, in order (for tests and the debugger)."""
+    return [encode_value(v) for v in values]
