@@ -277,6 +277,49 @@ def _add_wasm_commands(subparsers) -> None:
 # Entry point.
 
 
+def cmd_pvm_run(args: argparse.Namespace) -> int:
+    from soru.tools import pvm_run
+
+    kernel = _read_file(args.kernel)
+    state = None
+    for state, report in pvm_run.run(
+        kernel,
+        Path(args.inputs),
+        preimages=Path(args.preimages) if args.preimages else None,
+        rollup=args.rollup,
+        origination_level=args.origination_level,
+        ticks_per_kernel_run=args.ticks_per_kernel_run,
+    ):
+        if args.json:
+            print(report.to_json(), flush=True)
+        else:
+            stuck = f", stuck: {report.stuck}" if report.stuck else ""
+            print(f"level {report.level}: {report.ticks} ticks, {report.state_hash}{stuck}")
+            for message in report.outbox:
+                print(f"  outbox: {message.hex()}")
+            for line in report.debug:
+                print(f"  debug: {line.decode('utf-8', errors='replace')}")
+    if args.dump_durable and state is not None:
+        print(json.dumps({"durable": pvm_run.durable_values(state.durable)}))
+    return EXIT_OK
+
+
+def _add_pvm_commands(subparsers) -> None:
+    pvm = subparsers.add_parser("pvm", help="the wasm_2_0_0 PVM: run kernels over inboxes")
+    commands = pvm.add_subparsers(title="commands", metavar="COMMAND")
+    pvm.set_defaults(handler=lambda _args: _usage(pvm))
+    run = commands.add_parser("run", help="run a kernel over an inbox file, level by level")
+    run.add_argument("--kernel", required=True, help="the kernel (.wasm)")
+    run.add_argument("--inputs", required=True, help="inbox file (Octez debugger JSON format)")
+    run.add_argument("--preimages", help="directory of reveal preimages (files named by hash)")
+    run.add_argument("--rollup", default="sr163Lv22CdE8QagCwf48PWDTquk6isQwv57")
+    run.add_argument("--origination-level", type=int, default=0)
+    run.add_argument("--ticks-per-kernel-run", type=_positive_int, default=None)
+    run.add_argument("--json", action="store_true", help="one JSON line per level")
+    run.add_argument("--dump-durable", action="store_true", help="print every durable value")
+    run.set_defaults(handler=cmd_pvm_run)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from soru.tools import demo
 
@@ -311,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(title="command groups", metavar="GROUP")
     _add_wasm_commands(subparsers)
+    _add_pvm_commands(subparsers)
     _add_demo_command(subparsers)
     parser.set_defaults(handler=lambda _args: _usage(parser))
     return parser

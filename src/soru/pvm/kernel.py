@@ -142,7 +142,7 @@ class KernelRun:
     def finish_link(self, env, version: str) -> str | None:
         assert self.decoded is not None and self.decoded.module is not None
         try:
-            hosts = host_functions(env, version, debug=True)
+            hosts = host_functions(env, version, debug=env.collect_debug)
             self.imports = link_imports(self.decoded.module, hosts)
         except LinkError as exc:
             return f"LinkError: {exc}"

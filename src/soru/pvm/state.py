@@ -50,6 +50,7 @@ class StuckReason(Enum):
     INIT_ERROR = "init error"
     TOO_MANY_TICKS = "too many ticks"
     CALL_STACK_EXHAUSTED = "call stack exhausted"
+    HOST_CRASH = "host function crash"
 
     @property
     def recoverable(self) -> bool:
@@ -101,6 +102,7 @@ class PvmState:
     outboxes: dict[int, list[bytes]] = field(default_factory=dict)
     kernel: KernelRun | None = None
     debug_log: list[bytes] = field(default_factory=list)
+    collect_debug: bool = False  # keep write_debug output (not state: never hashed)
 
     # --- the host-function environment (soru.pvm.host_functions) ---------------------------
     def next_input(self) -> tuple[int, int, bytes] | None:

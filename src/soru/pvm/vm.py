@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from soru.encoding.inbox import TAG_EOL, TAG_INTERNAL, TAG_MIGRATION, TAG_SOL
 from soru.pvm import constants as c
-from soru.pvm.host_functions import RevealRequest, answer_reveal
+from soru.pvm.host_functions import HostCrash, RevealRequest, answer_reveal
 from soru.pvm.kernel import KernelRun, Phase
 from soru.pvm.state import (
     NO_INPUT,
@@ -170,6 +170,8 @@ def _run_machine(s: PvmState, run: KernelRun, budget: int) -> int:
             _kernel_failure(s, Phase.INIT_PROGRAM)
         elif isinstance(machine.trap, Exhaustion):
             _stuck(s, StuckReason.CALL_STACK_EXHAUSTED)
+        elif isinstance(machine.trap, HostCrash):  # Octez: an uncaught exception, for good
+            _stuck(s, StuckReason.HOST_CRASH)
         else:
             s.durable.write_all(c.STUCK_FLAG_PATH, b"", edit_readonly=True)
             s.tick_state, s.kernel = TickState.PADDING, None
