@@ -282,7 +282,7 @@ def cmd_pvm_run(args: argparse.Namespace) -> int:
 
     kernel = _read_file(args.kernel)
     state = None
-    for state, report in pvm_run.run(
+    for state, report in pvm_run.run(  # noqa: B007 - the last state is used below
         kernel,
         Path(args.inputs),
         preimages=Path(args.preimages) if args.preimages else None,
