@@ -17,7 +17,9 @@ A personalization is at most 16 bytes; by convention tags read ``soru.<layer>.<w
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from enum import Enum
+from functools import partial
 
 PERSON_SIZE = 16
 """Maximal length of a Blake2b personalization, hence of a tag."""
@@ -69,3 +71,9 @@ def blake2b_160(domain: Tag | bytes, *parts: bytes) -> bytes:
     for part in parts:
         state.update(part)
     return state.digest()
+
+
+def hasher_256(domain: Tag) -> Callable[[bytes], hashlib._Hash]:
+    """A fast one-shot form of :func:`blake2b_256` for hot loops: ``hasher_256(tag)(data)``
+    is a Blake2b state over ``data`` in ``domain``; ``.digest()`` gives the 32 bytes."""
+    return partial(_blake2b, digest_size=32, person=domain)

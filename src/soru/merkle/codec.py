@@ -206,8 +206,14 @@ def references(data: bytes) -> list[bytes]:
 
 def collect_new(root: Node | Stub, store: NodeStore) -> list[tuple[bytes, bytes, object]]:
     """``(hash, encoding, object)`` for every node and branch reachable from ``root`` that
-    ``store`` is not known to hold. Objects loaded from or written to ``store`` (under its
-    current token) are skipped with everything below them."""
+    ``store`` does not hold.
+
+    A store that holds an object holds everything below it (objects are written with their
+    descendants in one transaction, and ``gc`` deletes only what no kept root reaches), so
+    the walk stops at the first object the store holds: one loaded from or written to it
+    under its current token, or — after a ``gc`` or ``rollback`` replaced the token — one
+    that ``store.has`` confirms (such objects are re-marked, to be checked once only).
+    Objects that never were in a store are written without asking."""
     hash_of(root)
     token = store.token
     found: list[tuple[bytes, bytes, object]] = []
@@ -217,8 +223,16 @@ def collect_new(root: Node | Stub, store: NodeStore) -> list[tuple[bytes, bytes,
         if isinstance(item, Stub):
             if item.__class__ is StoreStub and item.store is store and item.token is token:
                 continue
+            if store.has(item._hash):
+                if item.__class__ is StoreStub and item.store is store:
+                    item.token = token
+                continue
             item = item.peek()
-        if item._stored is token:
+        stored = item._stored
+        if stored is token:
+            continue
+        if stored is not None and store.has(item._hash):
+            item._stored = token
             continue
         if item.__class__ is Node:
             flags = (1 if item.value is not None else 0) | (2 if item.trie is not None else 0)
@@ -244,7 +258,9 @@ def collect_new(root: Node | Stub, store: NodeStore) -> list[tuple[bytes, bytes,
 
 def _encode_slot(item: object, store: NodeStore, token: object, todo: list) -> bytes:
     if isinstance(item, Stub):
-        if item.__class__ is StoreStub and item.store is store and item.token is token:
+        if item.__class__ is StoreStub and item.store is store:
+            if item.token is not token:
+                todo.append(item)  # stored once; collect_new checks it is still there
             return b"\x00" + item._hash  # stored trie objects are branches
         item = item.peek()
     if item.__class__ is Leaf:

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import struct
 
-from soru.crypto.hashing import Tag, blake2b_256
+from soru.crypto.hashing import Tag, hasher_256
 from soru.merkle.errors import InvalidPath, MerkleError, NotInProof, ValueTooLarge
 
 VERSION = 1
@@ -63,6 +63,11 @@ KEY_BITS = 256
 
 _VERSION_BYTE = bytes((VERSION,))
 _BRANCH_HEAD = struct.Struct(">BBI")
+_key_hasher = hasher_256(Tag.MERKLE_KEY)
+_value_hasher = hasher_256(Tag.MERKLE_VALUE)
+_node_hasher = hasher_256(Tag.MERKLE_NODE)
+_leaf_hasher = hasher_256(Tag.MERKLE_LEAF)
+_branch_hasher = hasher_256(Tag.MERKLE_BRANCH)
 
 
 class Stub:
@@ -200,7 +205,7 @@ def key_of(name: str) -> int:
     except TypeError:  # unhashable
         key = None
     if key is None:
-        digest = blake2b_256(Tag.MERKLE_KEY, name_bytes(name))
+        digest = _key_hasher(name_bytes(name)).digest()
         key = int.from_bytes(digest, "big")
         if len(_KEY_CACHE) >= _KEY_CACHE_LIMIT:
             _KEY_CACHE.clear()
@@ -237,7 +242,9 @@ def check_value(value: object) -> bytes:
 
 def value_hash(value: bytes) -> bytes:
     """The hash of a value."""
-    return blake2b_256(Tag.MERKLE_VALUE, _VERSION_BYTE, value)
+    state = _value_hasher(_VERSION_BYTE)
+    state.update(value)
+    return state.digest()
 
 
 def node_value_hash(node: Node) -> bytes | None:
@@ -254,13 +261,11 @@ def node_value_hash(node: Node) -> bytes | None:
 
 def leaf_hash_of(name: str, child_hash: bytes) -> bytes:
     raw = name.encode("utf-8")
-    return blake2b_256(Tag.MERKLE_LEAF, _VERSION_BYTE + bytes((len(raw),)) + raw + child_hash)
+    return _leaf_hasher(_VERSION_BYTE + bytes((len(raw),)) + raw + child_hash).digest()
 
 
 def branch_hash_of(bit: int, count: int, left_hash: bytes, right_hash: bytes) -> bytes:
-    return blake2b_256(
-        Tag.MERKLE_BRANCH, _BRANCH_HEAD.pack(VERSION, bit, count) + left_hash + right_hash
-    )
+    return _branch_hasher(_BRANCH_HEAD.pack(VERSION, bit, count) + left_hash + right_hash).digest()
 
 
 def node_hash_of(vhash: bytes | None, trie_hash: bytes | None) -> bytes:
@@ -270,7 +275,7 @@ def node_hash_of(vhash: bytes | None, trie_hash: bytes | None) -> bytes:
         preimage += vhash
     if trie_hash is not None:
         preimage += trie_hash
-    return blake2b_256(Tag.MERKLE_NODE, preimage)
+    return _node_hasher(preimage).digest()
 
 
 EMPTY_HASH = node_hash_of(None, None)
@@ -283,6 +288,8 @@ def hash_of(obj: Node | Branch | Leaf | Stub) -> bytes:
     known = obj._hash
     if known is not None:
         return known
+    branch_hasher = _branch_hasher
+    branch_head = _BRANCH_HEAD.pack
     todo: list = [obj]
     while todo:
         item = todo[-1]
@@ -299,7 +306,9 @@ def hash_of(obj: Node | Branch | Leaf | Stub) -> bytes:
                 if right_hash is None:
                     todo.append(item.right)
                 continue
-            item._hash = branch_hash_of(item.bit, item.count, left_hash, right_hash)
+            item._hash = branch_hasher(
+                branch_head(VERSION, item.bit, item.count) + left_hash + right_hash
+            ).digest()
         elif cls is Leaf:
             child_hash = item.child._hash
             if child_hash is None:

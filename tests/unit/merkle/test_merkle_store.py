@@ -243,3 +243,21 @@ def test_sqlite_survives_sigkill_mid_write(tmp_path: Path) -> None:
         assert store.reachable([root]) == set(
             row[0] for row in sqlite3.connect(path).execute("SELECT hash FROM nodes")
         )
+
+
+def test_persist_after_gc_writes_only_the_change(store) -> None:
+    v1 = Tree.from_items(keyed(3000))
+    store.commit("v1", v1.persist(store))
+    lazy = Tree.open(store, v1.hash)
+    assert lazy.get(("data", "k5")) == b"value 5"
+    assert store.gc() == 0
+    reads, size = store.reads, len(store)
+    v2 = lazy.set(("data", "k6"), b"six")
+    store.commit("v2", v2.persist(store))
+    assert store.reads - reads <= 2.5 * math.log2(3000) + 5  # the path, not the whole tree
+    assert len(store) - size <= 2.5 * math.log2(3000) + 5
+    assert Tree.open(store, v2.hash).to_dict() == v2.to_dict()
+    # A tree whose unloaded nodes gc removed cannot be persisted again: typed error.
+    store.gc([Tree.empty().persist(store)])
+    with pytest.raises(NodeNotStored):
+        Tree.open(store, v2.hash).get(("data", "k1"))
