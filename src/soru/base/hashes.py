@@ -26,7 +26,7 @@ class Hash(bytes):
 
     def __new__(cls, value: bytes | bytearray | memoryview) -> Hash:
         if value.__class__ is cls:
-            return value  # type: ignore[return-value]
+            return value
         if not isinstance(value, bytes | bytearray | memoryview):
             raise InvalidHash(f"a hash is built from bytes, not {type(value).__name__}")
         if len(value) != HASH_SIZE:

@@ -17,7 +17,6 @@ A personalization is at most 16 bytes; by convention tags read ``soru.<layer>.<w
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from enum import Enum
 from functools import partial
 
@@ -73,7 +72,7 @@ def blake2b_160(domain: Tag | bytes, *parts: bytes) -> bytes:
     return state.digest()
 
 
-def hasher_256(domain: Tag) -> Callable[[bytes], hashlib._Hash]:
+def hasher_256(domain: Tag) -> partial[hashlib.blake2b]:
     """A fast one-shot form of :func:`blake2b_256` for hot loops: ``hasher_256(tag)(data)``
     is a Blake2b state over ``data`` in ``domain``; ``.digest()`` gives the 32 bytes."""
     return partial(_blake2b, digest_size=32, person=domain)

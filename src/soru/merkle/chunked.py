@@ -31,7 +31,8 @@ def write_chunked(tree: Tree, path: Path, data: bytes, chunk_size: int = CHUNK_S
     if not 0 < chunk_size <= MAX_VALUE_SIZE:
         raise ChunkedValueError(f"chunk size {chunk_size} outside 1..{MAX_VALUE_SIZE}")
     data = bytes(data)
-    items = {(HEADER,): len(data).to_bytes(8, "big") + chunk_size.to_bytes(2, "big")}
+    header = len(data).to_bytes(8, "big") + chunk_size.to_bytes(2, "big")
+    items: dict[tuple[str, ...], bytes] = {(HEADER,): header}
     for index, start in enumerate(range(0, len(data), chunk_size)):
         items[(CHUNKS, str(index))] = data[start : start + chunk_size]
     return tree.graft(path, Tree.from_items(items))

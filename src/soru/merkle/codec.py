@@ -33,6 +33,7 @@ from soru.merkle.nodes import (
     Leaf,
     Node,
     Stub,
+    ValueStub,
     hash_of,
     key_of,
 )
@@ -60,7 +61,7 @@ class Cursor:
         self.error = error
 
     def fail(self, message: str, offset: int | None = None) -> NoReturn:
-        raise self.error(message, self.pos if offset is None else offset)  # type: ignore[call-arg]
+        raise self.error(message, self.pos if offset is None else offset)
 
     def take(self, size: int) -> bytes:
         end = self.pos + size
@@ -239,7 +240,7 @@ def collect_new(root: Node | Stub, store: NodeStore) -> list[tuple[bytes, bytes,
             parts = [bytes((VERSION, KIND_NODE, flags))]
             if item.value is not None:
                 value = item.value
-                if value.__class__ is not bytes:
+                if isinstance(value, ValueStub):
                     value = value.resolve()
                 parts.append(_U16.pack(len(value)))
                 parts.append(value)
@@ -264,7 +265,7 @@ def _encode_slot(item: object, store: NodeStore, token: object, todo: list) -> b
             return b"\x00" + item._hash  # stored trie objects are branches
         item = item.peek()
     if item.__class__ is Leaf:
-        todo.append(item.child)  # type: ignore[attr-defined]
-        return b"\x01" + name_field(item.name) + hash_of(item.child)  # type: ignore[attr-defined]
+        todo.append(item.child)
+        return b"\x01" + name_field(item.name) + hash_of(item.child)
     todo.append(item)
     return b"\x00" + item._hash  # type: ignore[attr-defined]

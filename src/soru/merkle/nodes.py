@@ -48,6 +48,7 @@ Values are at most :data:`MAX_VALUE_SIZE` (4096) bytes; bigger data is chunked b
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 from soru.crypto.hashing import Tag, hasher_256
 from soru.merkle.errors import InvalidPath, MerkleError, NotInProof, ValueTooLarge
@@ -77,11 +78,12 @@ class Stub:
 
     _hash: bytes
 
-    def resolve(self) -> Node | Branch | Leaf:
-        """The object itself; may load it (and cache it) or raise a ``MissingNode``."""
+    def resolve(self) -> Any:
+        """The object itself (a ``Node`` in a child slot, a ``Branch`` or ``Leaf`` in a trie
+        slot); may load it (and cache it) or raise a ``MissingNode``."""
         raise NotImplementedError
 
-    def peek(self) -> Node | Branch | Leaf:
+    def peek(self) -> Any:
         """The object, without any side effect visible to a recorder (used to persist)."""
         return self.resolve()
 
@@ -94,7 +96,7 @@ class MissingStub(Stub):
     def __init__(self, node_hash: bytes) -> None:
         self._hash = node_hash
 
-    def resolve(self) -> Node | Branch | Leaf:
+    def resolve(self) -> Any:
         raise NotInProof(self._hash)
 
 
@@ -232,9 +234,9 @@ def check_value(value: object) -> bytes:
         if not isinstance(value, bytes | bytearray | memoryview):
             raise TypeError(f"a value is bytes, not {type(value).__name__}")
         value = bytes(value)
-    if len(value) > MAX_VALUE_SIZE:  # type: ignore[arg-type]
-        raise ValueTooLarge(f"a value holds at most {MAX_VALUE_SIZE} bytes, not {len(value)}")  # type: ignore[arg-type]
-    return value  # type: ignore[return-value]
+    if len(value) > MAX_VALUE_SIZE:
+        raise ValueTooLarge(f"a value holds at most {MAX_VALUE_SIZE} bytes, not {len(value)}")
+    return value
 
 
 # --- hashing --------------------------------------------------------------------------------
@@ -254,7 +256,7 @@ def node_value_hash(node: Node) -> bytes | None:
         value = node.value
         if value is None:
             return None
-        vhash = value_hash(value) if value.__class__ is bytes else value._hash  # type: ignore[union-attr,arg-type]
+        vhash = value._hash if isinstance(value, ValueStub) else value_hash(value)
         node._vhash = vhash
     return vhash
 

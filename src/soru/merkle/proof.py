@@ -53,7 +53,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from soru.base.hashes import Hash
 from soru.merkle.codec import Cursor, name_field
@@ -100,7 +100,7 @@ class RecordStub(Stub):
     __slots__ = ("_original", "_object")
 
     def __init__(self, original: Node | Branch | Leaf | Stub) -> None:
-        self._hash = original._hash or hash_of(original)  # type: ignore[assignment]
+        self._hash = original._hash or hash_of(original)
         self._original = original
         self._object: Node | Branch | Leaf | None = None
 
@@ -124,7 +124,10 @@ class RecordValueStub(ValueStub):
     __slots__ = ("_node", "_value")
 
     def __init__(self, node: Node) -> None:
-        self._hash = node_value_hash(node)  # type: ignore[assignment]
+        value_hash = node_value_hash(node)
+        if value_hash is None:
+            raise ValueError("a value stub for a node without a value")
+        self._hash = value_hash
         self._node = node
         self._value: bytes | None = None
 
@@ -132,25 +135,26 @@ class RecordValueStub(ValueStub):
         found = self._value
         if found is None:
             value = self._node.value
-            found = self._value = value if value.__class__ is bytes else value.resolve()  # type: ignore[union-attr,assignment]
-        return found  # type: ignore[return-value]
+            if value is None:
+                raise ValueError("a value stub for a node without a value")
+            found = self._value = value.resolve() if isinstance(value, ValueStub) else value
+        return found
 
 
 def _recording_copy(original: Node | Branch | Leaf) -> Node | Branch | Leaf:
-    cls = original.__class__
     copy: Node | Branch | Leaf
-    if cls is Node:
-        node: Node = original  # type: ignore[assignment]
+    if isinstance(original, Node):
+        node = original
         copy = Node(
             None if node.value is None else RecordValueStub(node),
             None if node.trie is None else RecordStub(node.trie),
             node_value_hash(node),
         )
-    elif cls is Branch:
-        branch: Branch = original  # type: ignore[assignment]
+    elif isinstance(original, Branch):
+        branch = original
         copy = Branch(branch.bit, branch.count, RecordStub(branch.left), RecordStub(branch.right))
     else:
-        leaf: Leaf = original  # type: ignore[assignment]
+        leaf = original
         copy = Leaf(leaf.name, leaf.key, RecordStub(leaf.child))
     copy._hash = original._hash or hash_of(original)
     return copy
@@ -232,26 +236,26 @@ def verify_proof(proof: Proof, root: bytes, step: Callable[[Tree], T]) -> T:
 def _touched(item: object) -> object | None:
     """The object behind a slot if it is part of the proof, else None (a hash only)."""
     if isinstance(item, Stub):
-        return item._object if item.__class__ is RecordStub else None  # type: ignore[attr-defined]
+        return item._object if item.__class__ is RecordStub else None
     return item
 
 
 def _encode(root: Node | Stub) -> bytes:
     out = [bytes((VERSION,))]
-    todo: list[tuple[bool, object]] = [(True, root)]
+    todo: list[tuple[bool, Any]] = [(True, root)]
     while todo:
         is_node, item = todo.pop()
-        found = _touched(item)
+        found: Any = _touched(item)
         if found is None:
             out.append(bytes((NODE_OMITTED if is_node else TRIE_OMITTED,)))
-            out.append(item._hash)  # type: ignore[attr-defined]
+            out.append(item._hash)
             continue
         cls = found.__class__
         if cls is Node:
-            value = found.value  # type: ignore[attr-defined]
+            value = found.value
             if value.__class__ is RecordValueStub and value._value is not None:
                 value = value._value
-            flags = HAS_CHILDREN if found.trie is not None else 0  # type: ignore[attr-defined]
+            flags = HAS_CHILDREN if found.trie is not None else 0
             if value is None:
                 out.append(bytes((NODE_PRESENT, flags | VALUE_NONE)))
             elif value.__class__ is bytes:
@@ -261,26 +265,25 @@ def _encode(root: Node | Stub) -> bytes:
             else:
                 out.append(bytes((NODE_PRESENT, flags | VALUE_OMITTED)))
                 out.append(value._hash)
-            if found.trie is not None:  # type: ignore[attr-defined]
-                todo.append((False, found.trie))  # type: ignore[attr-defined]
+            if found.trie is not None:
+                todo.append((False, found.trie))
         elif cls is Branch:
-            out.append(bytes((TRIE_BRANCH, found.bit)))  # type: ignore[attr-defined]
-            out.append(found.count.to_bytes(4, "big"))  # type: ignore[attr-defined]
-            todo.append((False, found.right))  # type: ignore[attr-defined]
-            todo.append((False, found.left))  # type: ignore[attr-defined]
+            out.append(bytes((TRIE_BRANCH, found.bit)))
+            out.append(found.count.to_bytes(4, "big"))
+            todo.append((False, found.right))
+            todo.append((False, found.left))
         else:
             out.append(bytes((TRIE_LEAF,)))
-            out.append(name_field(found.name))  # type: ignore[attr-defined]
-            todo.append((True, found.child))  # type: ignore[attr-defined]
+            out.append(name_field(found.name))
+            todo.append((True, found.child))
     return b"".join(out)
 
 
 def _leaf_count(item: object) -> int | None:
-    cls = item.__class__
-    if cls is Leaf:
+    if isinstance(item, Leaf):
         return 1
-    if cls is Branch:
-        return item.count  # type: ignore[attr-defined]
+    if isinstance(item, Branch):
+        return item.count
     return None
 
 
@@ -297,7 +300,7 @@ def _decode(data: bytes) -> Node | Stub:
     while True:
         start = cursor.pos
         tag = cursor.u8()
-        item: object
+        item: Any
         if want_node:
             if tag == NODE_OMITTED:
                 item = MissingStub(cursor.take(32))
@@ -350,14 +353,14 @@ def _decode(data: bytes) -> Node | Stub:
         while True:
             if not frames:
                 cursor.expect_end()
-                return item  # type: ignore[return-value]
+                return item
             frame = frames[-1]
             if frame[0] == "node":
                 frames.pop()
-                item = Node(frame[1], item)  # type: ignore[arg-type]
+                item = Node(frame[1], item)
             elif frame[0] == "leaf":
                 frames.pop()
-                item = Leaf(frame[1], frame[2], item)  # type: ignore[arg-type]
+                item = Leaf(frame[1], frame[2], item)
             else:
                 subtries = frame[3]
                 subtries.append(item)
@@ -372,4 +375,4 @@ def _decode(data: bytes) -> Node | Stub:
                 total = frame[2]
                 if (unknown == 0 and total != known) or total < known + unknown:
                     cursor.fail(f"branch count {total} inconsistent with its subtries", frame[4])
-                item = Branch(frame[1], total, left, right)  # type: ignore[arg-type]
+                item = Branch(frame[1], total, left, right)

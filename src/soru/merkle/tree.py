@@ -61,22 +61,22 @@ class Kind(enum.Flag):
 
 
 def _resolve(slot: _Slot) -> Node:
-    return slot.resolve() if isinstance(slot, Stub) else slot  # type: ignore[return-value]
+    return slot.resolve() if isinstance(slot, Stub) else slot
 
 
 def _value_of(node: Node) -> bytes | None:
     value = node.value
     if value is None or value.__class__ is bytes:
-        return value  # type: ignore[return-value]
+        return value
     resolved = node.value = value.resolve()  # type: ignore[union-attr]
     return resolved
 
 
-def _absent(path: Path, depth: int) -> None:
-    """None, once the segments after ``path[depth]`` (never looked up) are checked too."""
+def _check_rest(path: Path, depth: int) -> None:
+    """Validate the segments after ``path[depth]``, which a lookup that stopped there did not
+    reach (an invalid path is an error even when its prefix is absent)."""
     for name in path[depth + 1 :]:
         key_of(name)
-    return None
 
 
 def _is_empty(slot: _Slot) -> bool:
@@ -188,8 +188,8 @@ class Tree:
     def _root_node(self) -> Node:
         root = self._root
         if isinstance(root, Stub):
-            root = self._root = root.resolve()  # type: ignore[assignment]
-        return root  # type: ignore[return-value]
+            root = self._root = root.resolve()
+        return root
 
     def _find(self, path: Path) -> _Slot | None:
         """The slot (node or stub, unresolved) at ``path``, or None if absent."""
@@ -199,7 +199,8 @@ class Tree:
             node = _resolve(slot)
             leaf = tries.find_leaf(node, key)
             if leaf is None or leaf.name != name:
-                return _absent(path, depth)
+                _check_rest(path, depth)
+                return None
             slot = leaf.child
         return slot
 
@@ -211,11 +212,12 @@ class Tree:
         for depth, name in enumerate(path):
             leaf = tries.find_leaf(node, key_of(name))
             if leaf is None or leaf.name != name:
-                return _absent(path, depth)
+                _check_rest(path, depth)
+                return None
             child = leaf.child
             if isinstance(child, Stub):
-                child = leaf.child = child.resolve()  # type: ignore[assignment]
-            node = child  # type: ignore[assignment]
+                child = leaf.child = child.resolve()
+            node = child
         return node
 
     def get(self, path: Path) -> bytes | None:
@@ -281,10 +283,10 @@ class Tree:
             for leaf in tries.leaves(node):
                 child = leaf.child
                 if isinstance(child, Stub):
-                    child = leaf.child = child.resolve()  # type: ignore[assignment]
+                    child = leaf.child = child.resolve()
                 below.append((here + (leaf.name,), child))
             below.sort(key=lambda pair: pair[0][-1], reverse=True)
-            todo.extend(below)  # type: ignore[arg-type]
+            todo.extend(below)
 
     def to_dict(self) -> dict[tuple[str, ...], bytes]:
         """The whole map (reads every node)."""
@@ -343,10 +345,10 @@ class Tree:
         """The tree in which the slot at ``path`` is ``update(old slot or None)`` (None
         deletes it); nodes left with neither value nor children are pruned."""
         if not path:
-            new = update(self._root)
-            if new is self._root:
+            replaced = update(self._root)
+            if replaced is self._root:
                 return self
-            return Tree(EMPTY if new is None else new)
+            return Tree(EMPTY if replaced is None else replaced)
         levels: list[tuple[Node, str, int, list[Branch], Leaf | None]] = []
         node = self._root_node()
         last = len(path) - 1
@@ -359,7 +361,8 @@ class Tree:
             if leaf is None or leaf.name != name:
                 new = update(None)
                 if new is None:
-                    return _absent(path, depth) or self
+                    _check_rest(path, depth)
+                    return self
                 for below in reversed(path[depth + 1 :]):
                     new = Node(None, Leaf(below, key_of(below), new))
                 break
@@ -370,8 +373,8 @@ class Tree:
                     return self
                 break
             if isinstance(child, Stub):
-                child = leaf.child = child.resolve()  # type: ignore[assignment]
-            node = child  # type: ignore[assignment]
+                child = leaf.child = child.resolve()
+            node = child
         for depth in range(len(levels) - 1, -1, -1):
             node, name, key, branches, leaf = levels[depth]
             trie = tries.with_child(branches, leaf, name, key, new)

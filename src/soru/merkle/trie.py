@@ -11,7 +11,8 @@ sibling of the removed leaf) stays a stub: a proof of a removal needs its hash o
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from soru.merkle.nodes import KEY_BITS, Branch, Child, Leaf, Node, Stub, Trie, crit_bit
 
@@ -20,35 +21,36 @@ _TOP = KEY_BITS - 1
 
 def root_of(node: Node) -> Branch | Leaf | None:
     """The resolved root of a node's trie (None when the node has no children)."""
-    trie = node.trie
-    if trie is None:
-        return None
+    trie: Any = node.trie
     if isinstance(trie, Stub):
-        trie = node.trie = trie.resolve()  # type: ignore[assignment]
-    return trie  # type: ignore[return-value]
+        trie = node.trie = trie.resolve()
+    return trie
 
 
 def find_leaf(node: Node, key: int, path: list[Branch] | None = None) -> Leaf | None:
     """The leaf where a search for ``key`` ends (its name may differ: then the key is absent),
-    or None for a node without children; appends the branches passed to ``path``."""
-    trie = node.trie
+    or None for a node without children; appends the branches passed to ``path``.
+
+    Trie objects are typed ``Any`` in the loops of this module: they are ``Branch`` or
+    ``Leaf`` once resolved, which the ``__class__`` tests establish at run time."""
+    trie: Any = node.trie
     if trie is None:
         return None
     if isinstance(trie, Stub):
-        trie = node.trie = trie.resolve()  # type: ignore[assignment]
+        trie = node.trie = trie.resolve()
     while trie.__class__ is Branch:
         if path is not None:
-            path.append(trie)  # type: ignore[arg-type]
-        if (key >> (_TOP - trie.bit)) & 1:  # type: ignore[union-attr]
-            sub = trie.right  # type: ignore[union-attr]
+            path.append(trie)
+        if (key >> (_TOP - trie.bit)) & 1:
+            sub = trie.right
             if isinstance(sub, Stub):
-                sub = trie.right = sub.resolve()  # type: ignore[union-attr]
+                sub = trie.right = sub.resolve()
         else:
-            sub = trie.left  # type: ignore[union-attr]
+            sub = trie.left
             if isinstance(sub, Stub):
-                sub = trie.left = sub.resolve()  # type: ignore[union-attr]
+                sub = trie.left = sub.resolve()
         trie = sub
-    return trie  # type: ignore[return-value]
+    return trie
 
 
 def _rebuild(path: list[Branch], end: int, key: int, sub: Trie, delta: int) -> Trie:
@@ -99,10 +101,10 @@ def with_child(
 
 def count(node: Node) -> int:
     """The number of children of a node (reads the trie root only)."""
-    trie = root_of(node)
+    trie: Any = root_of(node)
     if trie is None:
         return 0
-    return 1 if trie.__class__ is Leaf else trie.count  # type: ignore[union-attr]
+    return 1 if trie.__class__ is Leaf else trie.count
 
 
 def leaves(node: Node) -> Iterator[Leaf]:
@@ -128,29 +130,29 @@ def leaves(node: Node) -> Iterator[Leaf]:
 
 def nth_leaf(node: Node, index: int) -> Leaf | None:
     """The ``index``-th leaf in trie order (None when out of range), in O(depth)."""
-    trie = root_of(node)
+    trie: Any = root_of(node)
     if trie is None or index < 0:
         return None
-    total = 1 if trie.__class__ is Leaf else trie.count  # type: ignore[union-attr]
+    total = 1 if trie.__class__ is Leaf else trie.count
     if index >= total:
         return None
     while trie.__class__ is Branch:
-        left = trie.left  # type: ignore[union-attr]
+        left: Any = trie.left
         if isinstance(left, Stub):
-            left = trie.left = left.resolve()  # type: ignore[union-attr]
-        left_count = 1 if left.__class__ is Leaf else left.count  # type: ignore[union-attr]
+            left = trie.left = left.resolve()
+        left_count = 1 if left.__class__ is Leaf else left.count
         if index < left_count:
-            trie = left  # type: ignore[assignment]
+            trie = left
         else:
             index -= left_count
-            right = trie.right  # type: ignore[union-attr]
+            right: Any = trie.right
             if isinstance(right, Stub):
-                right = trie.right = right.resolve()  # type: ignore[union-attr]
-            trie = right  # type: ignore[assignment]
-    return trie  # type: ignore[return-value]
+                right = trie.right = right.resolve()
+            trie = right
+    return trie
 
 
-def build(entries: list[tuple[int, str, Child]]) -> Trie | None:
+def build(entries: Sequence[tuple[int, str, Child]]) -> Trie | None:
     """The trie of a set of children given as ``(key, name, node)`` sorted by key, built
     bottom-up in O(n log n) (the bulk counterpart of repeated :func:`with_child`)."""
     if not entries:
