@@ -184,7 +184,7 @@ EMPTY = Node(None, None)
 # --- names and keys -------------------------------------------------------------------------
 
 _KEY_CACHE: dict[str, int] = {}
-_KEY_CACHE_LIMIT = 1 << 20
+_KEY_CACHE_LIMIT = 1 << 17
 
 
 def name_bytes(name: object) -> bytes:

@@ -193,16 +193,15 @@ class Tree:
 
     def _find(self, path: Path) -> _Slot | None:
         """The slot (node or stub, unresolved) at ``path``, or None if absent."""
-        slot: _Slot = self._root
-        for depth, name in enumerate(path):
-            key = key_of(name)
-            node = _resolve(slot)
-            leaf = tries.find_leaf(node, key)
-            if leaf is None or leaf.name != name:
-                _check_rest(path, depth)
-                return None
-            slot = leaf.child
-        return slot
+        if not path:
+            return self._root
+        node = self._find_node(path[:-1])
+        if node is None:
+            key_of(path[-1])
+            return None
+        name = path[-1]
+        leaf = tries.find_leaf(node, key_of(name))
+        return None if leaf is None or leaf.name != name else leaf.child
 
     def _find_node(self, path: Path) -> Node | None:
         """The node at ``path``, resolved (and cached in its parent leaf), or None."""
