@@ -11,6 +11,7 @@ the machine state between two chunks is ordinary machine state.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 
 from soru.wasm.errors import Trap
@@ -23,30 +24,41 @@ OOB_MEMORY = "out of bounds memory access"
 OOB_TABLE = "out of bounds table access"
 
 
+_FORMATS = {1: "B", 2: "H", 4: "I", 8: "Q"}
+
+
 def _load(width: int, signed: bool, bits: int) -> Callable[[Ctx, int, tuple], Handler]:
-    mask, sign = (1 << bits) - 1, 1 << (width * 8 - 1)
+    """A load of ``width`` bytes into a ``bits``-wide value, sign-extended if ``signed``.
+
+    On a real bytearray the handler reads with a precompiled :mod:`struct` format (the fast
+    path); on any other memory object — the PVM's lazily loaded memory — it uses slicing,
+    the container protocol of ``context``. Both give the same value and the same trap."""
+    fmt = struct.Struct("<" + (_FORMATS[width].lower() if signed else _FORMATS[width]))
+    mask = (1 << bits) - 1
 
     def factory(ctx: Ctx, pc: int, memarg: tuple) -> Handler:
         assert ctx.instance is not None
         stack, data, off, nxt = ctx.stack, ctx.instance.mems[0].data, memarg[1], pc + 1
-        from_bytes = int.from_bytes
-        if signed:
+        if type(data) is bytearray:
+            unpack = fmt.unpack_from
 
-            def load_s() -> int:
-                a = stack[-1] + off
-                if a + width > len(data):
-                    raise Trap(OOB_MEMORY)
-                v = from_bytes(data[a : a + width], "little")
-                stack[-1] = ((v ^ sign) - sign) & mask
+            def load_fast() -> int:
+                try:
+                    (v,) = unpack(data, stack[-1] + off)
+                except struct.error:
+                    raise Trap(OOB_MEMORY) from None
+                stack[-1] = v & mask
                 return nxt
 
-            return load_s
+            return load_fast
+        sign, from_bytes = 1 << (width * 8 - 1), int.from_bytes
 
         def load() -> int:
             a = stack[-1] + off
             if a + width > len(data):
                 raise Trap(OOB_MEMORY)
-            stack[-1] = from_bytes(data[a : a + width], "little")
+            v = from_bytes(data[a : a + width], "little")
+            stack[-1] = (((v ^ sign) - sign) if signed else v) & mask
             return nxt
 
         return load
@@ -55,12 +67,25 @@ def _load(width: int, signed: bool, bits: int) -> Callable[[Ctx, int, tuple], Ha
 
 
 def _store(width: int) -> Callable[[Ctx, int, tuple], Handler]:
-    mask = (1 << (width * 8)) - 1
+    """A store of the low ``width`` bytes of a value (struct fast path on a bytearray)."""
+    fmt, mask = struct.Struct("<" + _FORMATS[width]), (1 << (width * 8)) - 1
 
     def factory(ctx: Ctx, pc: int, memarg: tuple) -> Handler:
         assert ctx.instance is not None
         stack, data, off, nxt = ctx.stack, ctx.instance.mems[0].data, memarg[1], pc + 1
         pop = stack.pop
+        if type(data) is bytearray:
+            pack = fmt.pack_into
+
+            def store_fast() -> int:
+                v = pop()
+                try:
+                    pack(data, pop() + off, v & mask)
+                except struct.error:
+                    raise Trap(OOB_MEMORY) from None
+                return nxt
+
+            return store_fast
 
         def store() -> int:
             v = pop()

@@ -177,6 +177,8 @@ class Machine:
             raise self.trap
         if status is RunStatus.RUNNING:
             raise TickLimit(self.ticks)
+        if status is RunStatus.SUSPENDED:
+            raise CallSuspended("a host call awaits data from outside: answer() it, then run()")
         return self.results
 
     def run(self, ticks: int) -> RunStatus:
@@ -250,6 +252,11 @@ class Machine:
     def call_handler(self, func: FuncInst, return_pc: int):
         """A handler that enters ``func`` and returns to ``return_pc`` (for embedders)."""
         return call_handler(Ctx(self, None, 0), return_pc, func)
+
+
+class CallSuspended(SoruError):
+    """``invoke``/``instantiate`` reached a host call that waits for outside data (a PVM
+    reveal); the machine is SUSPENDED and can be finished with ``answer`` and ``run``."""
 
 
 class TickLimit(SoruError):
