@@ -125,9 +125,12 @@ class _Lowerer:
         self.h = 0
         self.ctrls = [_Ctrl(False, 0, 0, len(ftype.results), 0)]
         self.dead_depth = 0  # nesting depth of blocks opened inside dead code
+        self.at = 0  # index in the body of the instruction being lowered
+        self.origins: list[int] = []  # for each emitted instruction, ``at`` when emitted
 
     def emit(self, op: int, imm: object = None) -> int:
         self.code.append([op, imm])
+        self.origins.append(self.at)
         return len(self.code) - 1
 
     def branch_spec(self, depth: int, at: int, slot: int) -> tuple[int, int, int]:
@@ -144,7 +147,7 @@ class _Lowerer:
         self.ctrls[-1].dead = True
 
     def run(self, body: tuple[Instr, ...]) -> list[LInstr]:
-        for op, imm in body:
+        for self.at, (op, imm) in enumerate(body):
             if self.ctrls[-1].dead and op not in (_OP_ELSE, _OP_END):
                 if op in (_OP_BLOCK, _OP_LOOP, _OP_IF):
                     self.dead_depth += 1
@@ -295,6 +298,18 @@ def lower_function(module: Module, func_types: list[FuncType], func: Func) -> li
 
     ``func_types`` is the type of every function in the module's function index space.
     """
+    return lower_function_traced(module, func_types, func)[0]
+
+
+def lower_function_traced(
+    module: Module, func_types: list[FuncType], func: Func
+) -> tuple[list[LInstr], list[int]]:
+    """:func:`lower_function`, and for each lowered instruction the index in ``func.body`` of
+    the instruction it comes from (a function's final ``RETURN`` comes from its final
+    ``end``). Instructions that emit nothing — structure, ``nop``, dead code — appear in no
+    origin. ``soru.wasm.instrument`` uses this to count ticks exactly as lowering emits them.
+    """
     ftype = module.types[func.type_index]
     nlocals = len(ftype.params) + len(func.locals)
-    return _Lowerer(module, func_types, ftype, nlocals).run(func.body)
+    lowerer = _Lowerer(module, func_types, ftype, nlocals)
+    return lowerer.run(func.body), lowerer.origins
