@@ -38,12 +38,13 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from soru.base.errors import SoruError
 from soru.base.hashes import Hash
 from soru.crypto import base58
 from soru.encoding.writer import Writer
 from soru.merkle import Tree
-from soru.merkle.chunked import write_chunked
-from soru.pvm.state import PvmState
+from soru.merkle.chunked import read_chunked, write_chunked
+from soru.pvm.state import InputMessage, PvmState, StuckReason, TickState
 
 if TYPE_CHECKING:
     from soru.pvm.kernel import KernelRun
@@ -215,3 +216,135 @@ def show_state_hash(h: bytes) -> str:
 def machine_values(values: Sequence[int | None]) -> list[bytes]:
     """Encoded values, in order (for tests and the debugger)."""
     return [encode_value(v) for v in values]
+
+
+# --- reading a state back ------------------------------------------------------------------
+
+
+class LayoutError(SoruError):
+    """A tree that is not a PVM state of this layout version."""
+
+
+def _int(tree: Tree, path: tuple[str, ...], default: int | None = None) -> int:
+    raw = tree.get(path)
+    if raw is None:
+        if default is None:
+            raise LayoutError(f"missing {'/'.join(path)}")
+        return default
+    return int.from_bytes(raw, "big")
+
+
+def _text(tree: Tree, path: tuple[str, ...]) -> str | None:
+    raw = tree.get(path)
+    return None if raw is None else raw.decode("ascii")
+
+
+def decode_value(raw: bytes) -> int | None:
+    return None if raw == b"" else int.from_bytes(raw, "big")
+
+
+def _read_vector(tree: Tree, path: tuple[str, ...]) -> list[bytes]:
+    count = _int(tree, path, 0)
+    out = []
+    for i in range(count):
+        raw = tree.get((*path, str(i)))
+        if raw is None:
+            raise LayoutError(f"missing element {i} of {'/'.join(path)}")
+        out.append(raw)
+    return out
+
+
+def _read_memory(tree: Tree, path: tuple[str, ...]) -> bytearray:
+    size = _int(tree, path, 0)
+    data = bytearray(size)
+    for name in tree.children(path):
+        start = int(name) * MEMORY_CHUNK
+        chunk = tree.get((*path, name)) or b""
+        data[start : start + len(chunk)] = chunk
+    return data
+
+
+def _load_pvm(tree: Tree, s: PvmState) -> None:
+    s.version = _text(tree, ("pvm", "version")) or s.version
+    s.tick = _int(tree, ("pvm", "tick"))
+    s.tick_state = TickState(_text(tree, ("pvm", "tick_state")))
+    stuck = _text(tree, ("pvm", "stuck"))
+    s.stuck = StuckReason(stuck) if stuck is not None else None
+    s.last_top_level_call = _int(tree, ("pvm", "last_top_level_call"))
+    s.max_nb_ticks = _int(tree, ("pvm", "max_nb_ticks"))
+    s.reboot_counter = _int(tree, ("pvm", "reboot_counter"))
+    last = tree.get(("pvm", "last_input"))
+    if last is not None:
+        s.last_input = (int.from_bytes(last[:4], "big"), int.from_bytes(last[4:], "big"))
+    for i in range(_int(tree, ("pvm", "inputs"), 0)):
+        info = tree.get(("pvm", "inputs", str(i), "info")) or b""
+        payload = tree.get(("pvm", "inputs", str(i), "payload"))
+        if len(info) != 12 or payload is None:
+            raise LayoutError(f"malformed input {i}")
+        level, counter = int.from_bytes(info[:4], "big"), int.from_bytes(info[4:], "big")
+        s.inputs.append(InputMessage(level, counter, payload))
+    level_raw = tree.get(("pvm", "outbox_level"))
+    s.outbox_level = None if level_raw is None else int.from_bytes(level_raw, "big")
+    if tree.has(("pvm", "outboxes")):
+        for name in sorted(tree.children(("pvm", "outboxes")), key=int):
+            s.outboxes[int(name)] = _read_vector(tree, ("pvm", "outboxes", name))
+
+
+def _load_machine(tree: Tree, run: KernelRun) -> None:
+    """Rebuild the machine of ``run`` (allocated afresh) and restore its contents."""
+    from soru.pvm.host_functions import RevealRequest
+    from soru.wasm.exec.machine import RunStatus
+
+    if run.allocate() is not None:
+        raise LayoutError("the stored kernel no longer allocates")
+    machine, instance = run.machine, run.instance
+    assert machine is not None and instance is not None
+    m = ("machine",)
+    if instance.mems:
+        instance.mems[0].data[:] = _read_memory(tree, (*m, "memory"))
+    for g, raw in zip(instance.globals, _read_vector(tree, (*m, "globals")), strict=True):
+        g.value = decode_value(raw)
+    for t, table in enumerate(instance.tables):
+        table.elements[:] = [decode_value(r) for r in _read_vector(tree, (*m, "tables", str(t)))]
+    for e, elem in enumerate(instance.elems):
+        elem.refs = [decode_value(r) for r in _read_vector(tree, (*m, "elems", str(e)))]
+    for d, seg in enumerate(instance.datas):
+        seg.data = read_chunked(tree, (*m, "datas", str(d))) or b""
+    machine.stack[:] = [decode_value(v) for v in _read_vector(tree, (*m, "stack"))]
+    machine.frames[:] = [int.from_bytes(f, "big") for f in _read_vector(tree, (*m, "frames"))]
+    machine.pc = _int(tree, (*m, "pc"))
+    machine.status = RunStatus(_text(tree, (*m, "status")))
+    machine.pending_return = _int(tree, (*m, "pending_return"))
+    pending = tree.get((*m, "pending"))
+    machine.pending = None if pending is None else RevealRequest.decode(pending)
+
+
+def _load_kernel(tree: Tree, s: PvmState) -> KernelRun:
+    from soru.pvm.kernel import KernelRun, Phase, decode_kernel
+
+    kernel = read_chunked(tree, ("kernel",))
+    if kernel is None:
+        raise LayoutError("a running call without its kernel")
+    run = KernelRun(kernel, decode_kernel(kernel), Phase(_text(tree, ("phase",))))
+    past_link = run.phase not in (Phase.DECODE, Phase.LINK)
+    if past_link and run.finish_link(s, s.version) is not None:
+        raise LayoutError("the stored kernel no longer links")
+    if tree.has(("machine",)):
+        _load_machine(tree, run)
+    run.phase = Phase(_text(tree, ("phase",)))  # after allocation, which resets it
+    run.phase_left = _int(tree, ("phase_left",))
+    return run
+
+
+def load_state(tree: Tree) -> PvmState:
+    """The state whose tree is ``tree`` (the inverse of :func:`state_tree`)."""
+    from soru.pvm.durable import Durable
+
+    if tree.get(("version",)) != LAYOUT_VERSION:
+        raise LayoutError(f"not a {LAYOUT_VERSION.decode()} state")
+    s = PvmState(durable=Durable(tree.subtree(("durable",)) or Tree.empty()))
+    _load_pvm(tree, s)
+    wasm = tree.subtree(("wasm",))
+    if wasm is not None:
+        s.kernel = _load_kernel(wasm, s)
+    return s
