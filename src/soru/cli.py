@@ -332,6 +332,37 @@ def _add_demo_command(subparsers) -> None:
     demo.set_defaults(handler=cmd_demo)
 
 
+def cmd_debug(args: argparse.Namespace) -> int:
+    """``soru debug --kernel K.wasm …``: the interactive step debugger."""
+    from soru.tools import debugger
+
+    return debugger.main(
+        args.kernel,
+        inputs=args.inputs,
+        preimages=args.preimages,
+        rollup=args.rollup,
+        origination_level=args.origination_level,
+        ticks_per_kernel_run=args.ticks_per_kernel_run,
+        script=args.script,
+    )
+
+
+def _add_debug_command(subparsers) -> None:
+    debug = subparsers.add_parser(
+        "debug", help="step a kernel through the PVM interactively (like the Octez wasm debugger)"
+    )
+    debug.add_argument("--kernel", required=True, help="the kernel (.wasm)")
+    debug.add_argument("--inputs", help="inbox file to queue (Octez debugger JSON format)")
+    debug.add_argument("--preimages", help="directory of reveal preimages (files named by hash)")
+    debug.add_argument("--rollup", default="sr163Lv22CdE8QagCwf48PWDTquk6isQwv57")
+    debug.add_argument("--origination-level", type=int, default=0)
+    debug.add_argument("--ticks-per-kernel-run", type=_positive_int, default=None)
+    debug.add_argument(
+        "--script", help="read commands from FILE (one per line, # comments), echoing each"
+    )
+    debug.set_defaults(handler=cmd_debug)
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -356,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_wasm_commands(subparsers)
     _add_pvm_commands(subparsers)
     _add_demo_command(subparsers)
+    _add_debug_command(subparsers)
     parser.set_defaults(handler=lambda _args: _usage(parser))
     return parser
 
