@@ -6,7 +6,8 @@ State (all plain data, nothing on the Python call stack between ticks):
 * ``frames`` — the return program counter of every active call (its length is the depth);
 * ``pc``     — the program counter into ``code``, the machine's lowered code: every
   function of every instantiated module, laid end to end, each instruction bound to its
-  handler (see ``context`` and the ``handlers_*`` modules);
+  handler (see ``context`` and the ``handlers_*`` modules); ``source`` keeps, for every
+  program counter, the lowered instruction and the base its targets are relative to;
 * the store — ``funcs`` and the tables, memories, globals and segments they refer to;
 * ``pending`` — a host call in progress (:class:`~soru.wasm.runtime.HostContinuation`).
 
@@ -49,6 +50,8 @@ FACTORIES: dict[int, Callable[..., Callable[[], int]]] = {
 FACTORIES[CONST] = FACTORIES[0x41]
 
 HALT, RESUME = 0, 1
+HALT_OP, RESUME_OP = 0x1FFFE, 0x1FFFF
+"""Pseudo-opcodes naming the two reserved instructions in ``Machine.source``."""
 
 
 class RunStatus(Enum):
@@ -81,6 +84,10 @@ class Machine:
         self.frames: list[int] = []
         self.funcs: list[FuncInst] = []
         self.code: list = [self._halt, self._resume]
+        self.source: list[tuple[int, object, int]] = [
+            (HALT_OP, None, HALT),
+            (RESUME_OP, None, RESUME),
+        ]
         self.pc = HALT
         self.ticks = 0
         self.status = RunStatus.IDLE
@@ -101,6 +108,7 @@ class Machine:
         base = len(self.code)
         ctx = Ctx(self, instance, base)
         self.code.extend(FACTORIES[op](ctx, base + i, imm) for i, (op, imm) in enumerate(code))
+        self.source.extend((op, imm, base) for op, imm in code)
         return base
 
     def instantiate(
