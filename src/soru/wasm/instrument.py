@@ -35,28 +35,28 @@ added.
 
 The budget
 ----------
-The counter is compared with ``$budget`` (the second new global) at the end of every
-segment that ends in a transfer which could lead to unbounded or visible work: a call, a
-``return`` (the function's final ``RETURN`` included) and a backward branch (a loop's back
-edge)::
+A segment that ends in a transfer which could lead to unbounded or visible work — a call,
+a ``return`` (the function's final ``RETURN`` included) or a backward branch (a loop's back
+edge) — also compares the counter with ``$budget`` (the second new global), right after
+adding its length, before any of its instructions run::
 
     ... i64.add  local.tee $t  global.set $ticks  local.get $t  global.get $budget
     i64.gt_u  if  unreachable  end
 
-The comparison sits at the segment's start and covers the whole segment, so nothing of a
-segment that ends in a call runs when soru would not have reached that call. Segments
-ending otherwise are counted but not compared: after the counter has passed the budget,
-the engine runs at most bounded straight-line and forward code — no loop iteration, no call,
-no return — before a comparison stops it. A trap there (a load out of bounds…) happens at a
-tick beyond the budget: soru would not have reached it.
+So nothing of a segment that ends in a call runs when soru would not have reached that
+call. Other segments are counted but not compared: once the counter has passed the budget,
+the engine runs at most bounded straight-line and forward code — no loop iteration, no
+call, no return — before a comparison stops it. A trap there (a load out of bounds…)
+happens at a tick beyond the budget, which soru would not have reached.
 
 The contract, for a caller running the instrumented module:
 
 * on normal completion, ``__soru_ticks`` has grown by exactly the ticks soru's ``Machine``
   spends on the call (``Machine.ticks`` after ``invoke`` minus before), and is at most the
   budget;
-* the call *ran out of ticks* — soru's ``run(ticks=budget - start)`` would leave it
-  RUNNING — exactly when it trapped with ``__soru_ticks > __soru_budget``;
+* the call *ran out of ticks* — from a counter ``c`` at its start, soru's
+  ``run(ticks=budget - c)`` would leave it RUNNING — exactly when it trapped with
+  ``__soru_ticks > __soru_budget`` (:func:`ran_out_of_ticks`);
 * otherwise a trap is the kernel's own, and ``__soru_ticks`` is the tick soru traps at.
 
 Host functions: the ``call`` of an import costs its one tick in the caller, like any call.
@@ -74,8 +74,17 @@ instantiation the counter therefore equals ``Machine.ticks`` after ``Machine.ins
 of the same module on a fresh machine (``__soru_budget`` applies to it too). A trap during
 instantiation leaves no instance, so its tick is not observable.
 
+The engine must grow memories and tables within soru's limits — at most the machine's
+``max_memory_pages`` pages and ``ticks.TABLE_GROW_MAX_ELEMENTS`` elements (wasmtime:
+``Store.set_limits``) — or ``memory.grow``/``table.grow`` answer differently.
+
 Not modelled: call depth. soru raises ``Exhaustion`` past ``call_depth_limit`` frames; an
-engine overflows its own stack at another depth.
+engine overflows its own stack at another depth. A host call that suspends for outside
+data (the PVM's reveals) must be answered inside the wrapper (its answer is one tick).
+
+Cost: one counter update (a load, an add, a store) per segment, and a comparison per
+call, return and loop iteration. A memory-bound loop of 28 ticks with two accesses runs
+about 1.4 times slower than uninstrumented on wasmtime.
 """
 
 from __future__ import annotations
@@ -177,8 +186,9 @@ class InstrumentInfo:
     checks: int
 
 
-def out_of_ticks(ticks_value: int, budget: int) -> bool:
-    """Whether a trapped call ran out of ticks, from the two globals (see the contract)."""
+def ran_out_of_ticks(ticks_value: int, budget: int) -> bool:
+    """Whether a call that trapped ran out of ticks rather than faulting, from the values of
+    ``__soru_ticks`` and ``__soru_budget`` after the trap (see the contract)."""
     return ticks_value > budget
 
 

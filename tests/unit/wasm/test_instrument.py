@@ -37,7 +37,7 @@ from soru.wasm.instrument import (
     MAX_BUDGET,
     TICKS_EXPORT,
     instrument,
-    out_of_ticks,
+    ran_out_of_ticks,
     segment_leaders,
 )
 from soru.wasm.runtime import MAX_PAGES, PAGE_SIZE, HostContinuation, HostFunc, WasmFunc
@@ -285,7 +285,7 @@ class _FastSide:
             values = func(self.store, *signed)  # type: ignore[operator]
         except wasmtime.Trap as trap:
             ticks = self.ticks
-            if out_of_ticks(ticks, cap):
+            if ran_out_of_ticks(ticks, cap):
                 return Outcome(OUT_OF_TICKS, None, cap)
             if trap.trap_code == wasmtime.TrapCode.STACK_OVERFLOW:
                 return Outcome(EXHAUSTION, None, ticks)
@@ -331,6 +331,12 @@ class Compiled:
     def twin(self) -> Twin:
         return Twin(self)
 
+    def fast(self) -> _FastSide:
+        """An instance on wasmtime alone."""
+        return _FastSide(
+            self.compiled, self.module, self.hosts(), self.answer, self.max_memory_pages
+        )
+
 
 class Twin:
     """One module instantiated on soru's machine and, instrumented, on wasmtime."""
@@ -338,9 +344,7 @@ class Twin:
     def __init__(self, compiled: Compiled) -> None:
         pages = compiled.max_memory_pages
         self.soru = _SoruSide(compiled.module, compiled.hosts(), compiled.answer, pages)
-        self.fast = _FastSide(
-            compiled.compiled, compiled.module, compiled.hosts(), compiled.answer, pages
-        )
+        self.fast = compiled.fast()
         assert agree(self.soru.init, self.fast.init) or (
             self.soru.init.kind == self.fast.init.kind == TRAP  # ticks lost with the instance
         ), (self.soru.init, self.fast.init)
@@ -775,3 +779,60 @@ def test_spec_suite_modules_agree_tick_for_tick():
                 budget_checks += 1
     assert modules > 900 and calls_made > 15_000 and budget_checks > 1_500
     assert cut_off < 40
+
+
+# --- guards -----------------------------------------------------------------------------------
+
+
+def test_infinite_loops_run_out_of_ticks_at_every_budget():
+    compiled = Compiled(
+        wat("""(module
+      (func (export "spin") (loop (br 0)))
+      (func (export "spin_if") (loop (br_if 0 (i32.const 1))))
+      (func $r (export "recurse") (call $r)))""")
+    )
+    for name in ("spin", "spin_if"):
+        for budget in (0, 1, 2, 3, 1000, 12_345):
+            assert compiled.twin().check(name, [], budget) == Outcome(OUT_OF_TICKS, None, budget)
+    assert compiled.twin().check("recurse", [], 5000) == Outcome(OUT_OF_TICKS, None, 5000)
+
+
+_EDGES = {
+    I32: [0, 1, 2, 31, 32, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF],
+    I64: [0, 1, 2, 63, 64, (1 << 63) - 1, 1 << 63, (1 << 64) - 1],
+    ValType.F32: [0, 0x80000000, 0x3F800000, 0x7F800000, 0xFF800000, 0x7FC00000, 0x4F000000,
+                  0xCF000001, 0x5F800000],
+    ValType.F64: [0, 1 << 63, 0x3FF0 << 48, 0x7FF0 << 48, 0xFFF0 << 48, 0x7FF8 << 48,
+                  0x41E0 << 48, 0xC3E0 << 48, 0x43F0 << 48],
+}  # fmt: skip
+
+
+def test_every_operator_that_can_trap_ends_a_segment():
+    """Run every fixed-signature operator on soru with edge operands: any that traps must be
+    in MAY_TRAP (otherwise the counter would not be exact at its trap)."""
+    from itertools import product
+
+    from soru.wasm.errors import Trap
+    from soru.wasm.instrument import MAY_TRAP
+    from soru.wasm.syntax import Func, Instr
+
+    trapping = set()
+    for code, entry in opcodes.OPS.items():
+        if entry.sig is None or entry.width or not entry.sig[0] and not entry.sig[1]:
+            continue
+        if entry.imm not in (opcodes.Imm.NONE,):
+            continue  # constants, memory.size/grow…: no operands to vary
+        params, results = entry.sig
+        body = (*(Instr(0x20, i) for i in range(len(params))), Instr(code), Instr(0x0B))
+        module = Module(types=(FuncType(params, results),), funcs=(Func(0, (), body),))
+        machine = Machine()
+        func = machine.instantiate(replace(module, exports=(Export("f", ExternKind.FUNC, 0),)))
+        f = func.export("f")
+        for args in product(*(_EDGES[t] for t in params)):
+            try:
+                machine.invoke(f, list(args))
+            except Trap:
+                trapping.add(code)
+                break
+    assert len(trapping) == 16  # integer divisions and remainders, float truncations
+    assert trapping <= MAY_TRAP, sorted(opcodes.name(c) for c in trapping - MAY_TRAP)
