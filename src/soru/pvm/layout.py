@@ -12,13 +12,16 @@ said; a *vector* is a directory whose own value is its length, u64, with childre
     pvm/stuck                    stuck reason name, ASCII (absent when not stuck)
     pvm/last_top_level_call, pvm/max_nb_ticks, pvm/reboot_counter
     pvm/last_input               level u32 ‖ counter u64 (absent before the first input)
-    pvm/inputs                   vector; element i has children info (level u32 ‖ counter
-                                 u64) and payload (the message bytes)
+    pvm/inputs, pvm/inputs_read  the input buffer: its length, and how many inputs the kernel
+                                 has read since it was last emptied; the unread input j is
+                                 at pvm/inputs/<inputs_read + j>, with children info (level
+                                 u32 ‖ counter u64) and payload (the message bytes)
     pvm/outbox_level             level of the current outbox (absent before the first SOL)
     pvm/outboxes/<level>         vector of the messages written at that level
     wasm/phase, wasm/phase_left  loading progress of the running top-level call
     wasm/kernel                  the kernel bytes of the running call (chunked value)
-    wasm/code                    vector of the lowered instructions (from Decode's end on)
+    wasm/module/…                code and static facts of the running module (see
+                                 :func:`_module_tree`), from Init's allocation on
     wasm/machine/…               the WebAssembly machine (from Init's allocation on):
         pc, status, pending_return, pending (a reveal request), stack and frames
         (vectors of values), memory (byte length, and children <i> for each 1024-byte
@@ -45,6 +48,8 @@ from soru.encoding.writer import Writer
 from soru.merkle import Tree
 from soru.merkle.chunked import read_chunked, write_chunked
 from soru.pvm.state import InputMessage, PvmState, StuckReason, TickState
+from soru.wasm.runtime import FuncInst, HostFunc, WasmFunc
+from soru.wasm.syntax import FuncType
 
 if TYPE_CHECKING:
     from soru.pvm.kernel import KernelRun
@@ -106,11 +111,12 @@ def _pvm_items(s: PvmState) -> Items:
         items[("pvm", "stuck")] = s.stuck.value.encode("ascii")
     if s.last_input is not None:
         items[("pvm", "last_input")] = s.last_input[0].to_bytes(4, "big") + u64(s.last_input[1])
-    for i, message in enumerate(s.inputs):
+    for i, message in enumerate(s.inputs, s.inputs_read):
         info = message.level.to_bytes(4, "big") + u64(message.counter)
         items[("pvm", "inputs", str(i), "info")] = info
         items[("pvm", "inputs", str(i), "payload")] = message.payload
     items[("pvm", "inputs")] = u64(len(s.inputs))
+    items[("pvm", "inputs_read")] = u64(s.inputs_read)
     if s.outbox_level is not None:
         items[("pvm", "outbox_level")] = u64(s.outbox_level)
     for level, messages in s.outboxes.items():
@@ -154,26 +160,58 @@ def _instance_items(items: Items, run: KernelRun) -> list[tuple[tuple[str, ...],
     return [(("datas", str(d)), bytes(seg.data)) for d, seg in enumerate(instance.datas)]
 
 
-_CODE_CACHE: OrderedDict[bytes, Tree] = OrderedDict()
+def encode_functype(ft: FuncType) -> bytes:
+    """``n params ‖ param types ‖ n results ‖ result types`` (zarith counts, type bytes)."""
+    out = Writer().zarith_n(len(ft.params)).raw(bytes(ft.params))
+    return out.zarith_n(len(ft.results)).raw(bytes(ft.results)).getvalue()
 
 
-def _code_tree(run: KernelRun) -> Tree:
-    """The vector of the machine's lowered code, cached by kernel content."""
+def encode_func(func: FuncInst) -> bytes:
+    """A function of the machine: ``0 ‖ entry ‖ type ‖ locals`` or ``1 ‖ host name``."""
+    if isinstance(func, WasmFunc):
+        out = Writer().u8(0).zarith_n(func.entry).raw(encode_functype(func.type))
+        return out.zarith_n(len(func.locals)).raw(bytes(func.locals)).getvalue()
+    if isinstance(func, HostFunc):
+        return b"\x01" + func.name.encode("ascii")
+    raise TypeError(f"cannot encode {func!r}")
+
+
+def _limit(maximum: int | None) -> bytes:
+    return b"" if maximum is None else u64(maximum)
+
+
+_MODULE_CACHE: OrderedDict[bytes, Tree] = OrderedDict()
+
+
+def _module_tree(run: KernelRun) -> Tree:
+    """What the machine's code needs besides its data, cached by kernel content::
+
+        code            vector: each element ``zarith base ‖ op ‖ immediates``
+        funcs           vector of encoded functions (by machine address)
+        types           vector of the module's function types
+        memory_max      the memory's maximum in pages (empty: none)
+        tables/<t>      element type byte ‖ the table's maximum (none: absent)
+    """
     key = hashlib.blake2b(run.kernel, digest_size=32).digest()
-    cached = _CODE_CACHE.get(key)
+    cached = _MODULE_CACHE.get(key)
     if cached is not None:
         return cached
-    assert run.machine is not None
-    code: list[bytes] = [encode_instr(0x10005, None), encode_instr(0x10005, None)]
-    for func in run.machine.funcs:
-        for op, imm in getattr(func, "code", ()):
-            code.append(encode_instr(op, imm))
+    machine, instance = run.machine, run.instance
+    assert machine is not None and instance is not None
     items: Items = {}
-    _vector(items, (), code)
+    code = (Writer().zarith_n(base).getvalue() + encode_instr(op, imm)
+            for op, imm, base in machine.source)  # fmt: skip
+    _vector(items, ("code",), code)
+    _vector(items, ("funcs",), (encode_func(f) for f in machine.funcs))
+    _vector(items, ("types",), (encode_functype(t) for t in instance.module.types))
+    if instance.mems:
+        items[("memory_max",)] = _limit(instance.mems[0].max)
+    for t, table in enumerate(instance.tables):
+        items[("tables", str(t))] = bytes((table.type.elem,)) + _limit(table.max)
     tree = Tree.from_items(items)
-    _CODE_CACHE[key] = tree
-    if len(_CODE_CACHE) > 4:
-        _CODE_CACHE.popitem(last=False)
+    _MODULE_CACHE[key] = tree
+    if len(_MODULE_CACHE) > 4:
+        _MODULE_CACHE.popitem(last=False)
     return tree
 
 
@@ -191,7 +229,7 @@ def _wasm_tree(run: KernelRun) -> Tree:
     for path, data in data_segments:
         tree = write_chunked(tree, ("machine", *path), data)
     if run.machine is not None:
-        tree = tree.graft(("code",), _code_tree(run))
+        tree = tree.graft(("module",), _module_tree(run))
     return tree
 
 
@@ -276,7 +314,9 @@ def _load_pvm(tree: Tree, s: PvmState) -> None:
     last = tree.get(("pvm", "last_input"))
     if last is not None:
         s.last_input = (int.from_bytes(last[:4], "big"), int.from_bytes(last[4:], "big"))
-    for i in range(_int(tree, ("pvm", "inputs"), 0)):
+    s.inputs_read = _int(tree, ("pvm", "inputs_read"), 0)
+    for n in range(_int(tree, ("pvm", "inputs"), 0)):
+        i = s.inputs_read + n
         info = tree.get(("pvm", "inputs", str(i), "info")) or b""
         payload = tree.get(("pvm", "inputs", str(i), "payload"))
         if len(info) != 12 or payload is None:

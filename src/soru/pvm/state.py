@@ -97,6 +97,7 @@ class PvmState:
     max_nb_ticks: int = constants.TICKS_PER_KERNEL_RUN
     reboot_counter: int = constants.REBOOT_COUNTER_RESET
     inputs: deque[InputMessage] = field(default_factory=deque)
+    inputs_read: int = 0  # inputs the kernel has read since the buffer was last emptied
     last_input: tuple[int, int] | None = None
     outbox_level: int | None = None
     outboxes: dict[int, list[bytes]] = field(default_factory=dict)
@@ -110,6 +111,7 @@ class PvmState:
         if not self.inputs:
             return None
         message = self.inputs.popleft()
+        self.inputs_read += 1
         return message.level, message.counter, message.payload
 
     def write_output(self, payload: bytes) -> bool:

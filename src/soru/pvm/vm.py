@@ -231,6 +231,7 @@ def _boundary(s: PvmState) -> None:
         s.durable.write_all(c.REBOOT_FLAG_PATH, b"")
         s.reboot_counter = c.REBOOT_COUNTER_RESET
         s.inputs.clear()
+        s.inputs_read = 0
         s.tick_state = TickState.COLLECT
     counter = s.reboot_counter.to_bytes(4, "little")
     s.durable.write_all(c.REBOOT_COUNTER_PATH, counter, edit_readonly=True)
@@ -242,9 +243,9 @@ def _start_outbox(s: PvmState, level: int) -> None:
     """Start_of_level: the outbox of ``level`` becomes current; old ones expire."""
     s.outbox_level = level
     s.outboxes.setdefault(level, [])
-    horizon = level - c.OUTBOX_VALIDITY_PERIOD
-    for old in [lv for lv in s.outboxes if lv <= horizon]:
-        del s.outboxes[old]
+    # Every level starts with a Start_of_level, so exactly one outbox expires here: touching
+    # only it keeps this tick's work (and its proof) bounded.
+    s.outboxes.pop(level - c.OUTBOX_VALIDITY_PERIOD, None)
 
 
 def _migrate(s: PvmState, protocol: str) -> None:
