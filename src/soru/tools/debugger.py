@@ -33,7 +33,6 @@ from soru.tools.debugger_session import (
     Goal,
     GoalKind,
     Stop,
-    function_names,
     load_kernel,
 )
 from soru.tools.inputs_file import DEFAULT_ROLLUP, load_levels
@@ -211,7 +210,7 @@ class Debugger:
             self.say(stop.message)
         if stop.reason == "breakpoint":
             try:
-                machine, view = self.session.kernel_view()
+                machine, view = debugger_show.kernel_view(self.session)
                 frame = view.call_stack(machine)[0]
                 self.say(f"  at {frame.label} +{frame.offset}: {frame.instruction}")
             except DebuggerError:
@@ -244,7 +243,7 @@ class Debugger:
         module = self.session.kernel_module()
         if module is None:
             raise DebuggerError("the kernel does not decode: no functions to break on")
-        names = function_names(module)
+        names = debugger_show.function_names(module)
         imported = sum(1 for imp in module.imports if imp.kind == ExternKind.FUNC)
         total = imported + len(module.funcs)
         if text.lstrip("-").isdigit() or text.startswith("0x"):

@@ -16,14 +16,12 @@ stepping command of the debugger is one call of :meth:`DebugSession.run` with a
 and stops when the goal is met, a breakpoint is hit, the PVM waits for input nobody queued,
 a reveal cannot be answered, or the user interrupts. What happens on the way (inputs fed,
 reveals answered, levels finished, the kernel's debug output) is reported through
-``on_event``. :class:`KernelView` reads the running kernel's code for people: the call
-stack from the machine's frames, each instruction by name with its immediates. The command
-language is in ``soru.tools.debugger``.
+``on_event``. The views of the state are in ``soru.tools.debugger_show``, the command
+language in ``soru.tools.debugger``.
 """
 
 from __future__ import annotations
 
-import bisect
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,18 +29,14 @@ from enum import Enum
 from pathlib import Path
 
 from soru.base.errors import SoruError
-from soru.encoding.reader import Reader
 from soru.pvm import driver, layout, vm
 from soru.pvm.kernel import Phase, decode_kernel
 from soru.pvm.reveals import RevealError, RevealProvider, reveal_hash
 from soru.pvm.state import InputMessage, PvmState, TickState
 from soru.tools.inputs_file import DEFAULT_ROLLUP, with_markers
 from soru.wasm import opcodes
-from soru.wasm.exec import lower
-from soru.wasm.exec.machine import RESUME, Machine
-from soru.wasm.opcodes import Imm
-from soru.wasm.runtime import HostFunc, Instance, WasmFunc
-from soru.wasm.syntax import ExternKind, Module
+from soru.wasm.exec.machine import Machine
+from soru.wasm.runtime import HostFunc, WasmFunc
 
 CHUNK = 50_000
 """Machine ticks computed between checks for an interrupt (a fraction of a second)."""
@@ -50,7 +44,7 @@ CHUNK = 50_000
 MAX_REVEAL_REPORTS = 10
 """Reveals reported one by one per command; the rest are counted."""
 
-_CALL = 0x10
+_CALL = opcodes.BY_NAME["call"].op
 _KERNEL_STATES = (
     TickState.SNAPSHOT,
     TickState.DECODE,
@@ -159,7 +153,6 @@ class DebugSession:
         self.breakpoints: dict[int, Breakpoint] = {}
         self._breakpoint_numbers = 0
         self._stops = _Stops()
-        self._view: tuple[Machine, KernelView] | None = None
         self._debug_seen = 0
         self._reveals_reported = 0
         self.interrupted = False
@@ -274,20 +267,6 @@ class DebugSession:
         if run.phase not in (Phase.INIT_PROGRAM, Phase.EVAL):
             return None
         return run.machine
-
-    def kernel_view(self) -> tuple[Machine, KernelView]:
-        """The running kernel's machine and its view; raises when no kernel code runs."""
-        machine = self.running_machine()
-        run = self.state.kernel
-        if machine is None or run is None or run.instance is None or run.decoded is None:
-            raise DebuggerError(
-                f"no kernel code is running (tick state {self.state.tick_state.value}); "
-                "step into Init or Eval first"
-            )
-        if self._view is None or self._view[0] is not machine:
-            assert run.decoded.module is not None
-            self._view = (machine, KernelView(run.decoded.module, run.instance))
-        return self._view
 
     def _function_stops(self, machine: Machine) -> dict[int, Breakpoint]:
         if self._stops.machine is machine:
@@ -459,189 +438,3 @@ def load_kernel(path: str) -> bytes:
         return Path(path).read_bytes()
     except OSError as exc:
         raise DebuggerError(f"cannot read kernel {path}: {exc.strerror}") from None
-
-
-# --- the running kernel's code, for people ------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class FrameView:
-    """One activation of the call stack: the function and the instruction it is at."""
-
-    func_index: int | None  # in the module's function index space; None: init program
-    label: str
-    pc: int
-    offset: int
-    instruction: str
-    role: str  # "next" (about to run), "calls" (waits for a callee), "host call"
-
-
-def function_names(module: Module) -> dict[int, str]:
-    """Names for the function index space: imports, exports, then the ``name`` section."""
-    names: dict[int, str] = {}
-    funcs = [imp for imp in module.imports if imp.kind == ExternKind.FUNC]
-    for index, imp in enumerate(funcs):
-        names[index] = imp.name
-    for export in module.exports:
-        if export.kind == ExternKind.FUNC:
-            names.setdefault(export.index, export.name)
-    for custom in module.customs:
-        if custom.name == "name":
-            names.update(_name_section_functions(custom.data))
-    return names
-
-
-def _name_section_functions(data: bytes) -> dict[int, str]:
-    """The function-names subsection (id 1) of a ``name`` custom section; {} if malformed."""
-    found: dict[int, str] = {}
-    try:
-        reader = Reader(data)
-        while not reader.at_end():
-            ident, size = reader.u8(), reader.length()
-            sub = reader.window(size)
-            if ident == 1:
-                for _ in range(sub.length()):
-                    index = sub.u32()
-                    found[index] = sub.byte_vec().decode("utf-8", errors="replace")
-    except (SoruError, ValueError):
-        return {}
-    return found
-
-
-def format_instruction(op: int, imm: object, names: dict[int, str] | None = None) -> str:
-    """A WebAssembly instruction in text form with its immediates (``i32.load offset=4``)."""
-    info = opcodes.OPS.get(op)
-    if info is None:
-        return f"0x{op:x} {imm!r}"
-    kind, text = info.imm, info.name
-    if kind is Imm.NONE or kind is Imm.MEMORY:
-        return text
-    if kind is Imm.MEMARG:
-        offset, align = imm.offset, imm.align  # type: ignore[attr-defined]
-        return f"{text} offset={offset} align={1 << align}"
-    if kind is Imm.I32 or kind is Imm.I64:
-        bits = 32 if kind is Imm.I32 else 64
-        value = int(imm)  # type: ignore[call-overload]
-        signed = value - (1 << bits) if value >> (bits - 1) else value
-        return f"{text} {signed}"
-    if kind is Imm.FUNC:
-        name = (names or {}).get(int(imm))  # type: ignore[call-overload]
-        return f"{text} {imm}" + (f" <{name}>" if name else "")
-    if kind is Imm.CALL_INDIRECT:
-        type_index, table = imm  # type: ignore[misc]
-        return f"{text} (type {type_index}) table {table}"
-    if kind is Imm.BR_TABLE:
-        labels = " ".join(str(x) for x in imm.labels)  # type: ignore[attr-defined]
-        return f"{text} {labels} {imm.default}".replace("  ", " ")  # type: ignore[attr-defined]
-    if kind is Imm.BLOCKTYPE:
-        if imm is None:
-            return text
-        return f"{text} (result {imm.text})" if hasattr(imm, "text") else f"{text} (type {imm})"
-    if isinstance(imm, tuple):
-        return " ".join([text, *(getattr(x, "text", str(x)) for x in imm)])
-    return f"{text} {getattr(imm, 'text', imm)}"
-
-
-def format_lowered(op: int, imm: object, names: dict[int, str] | None = None) -> str:
-    """An instruction of the machine's lowered code (targets are offsets in the function)."""
-    if op in (lower.BR, lower.BR_IF):
-        target, drop, arity = imm  # type: ignore[misc]
-        return f"{lower.PSEUDO_NAMES[op]} → {target} (keep {arity}, drop {drop})"
-    if op == lower.BR_TABLE:
-        entries, default = imm  # type: ignore[misc]
-        return f"br_table → {' '.join(str(e[0]) for e in entries)} default {default[0]}"
-    if op == lower.RETURN:
-        drop, arity = imm  # type: ignore[misc]
-        return f"return (keep {arity}, drop {drop})"
-    if op in lower.PSEUDO_NAMES:
-        return f"{lower.PSEUDO_NAMES[op]} {imm}" if op != lower.JUMP else f"jump → {imm}"
-    if op in (0x20, 0x21, 0x22):  # locals are addressed from the top of the value stack
-        return f"{opcodes.name(op)} [stack {imm}]"
-    return format_instruction(op, imm, names)
-
-
-class KernelView:
-    """The running kernel's functions by program counter, with names and instruction text."""
-
-    def __init__(self, module: Module, instance: Instance) -> None:
-        self.module = module
-        self.instance = instance
-        self.names = function_names(module)
-        self.index_of: dict[int, int] = {}  # id(WasmFunc) -> function index space
-        self.ranges: list[tuple[int, int, WasmFunc]] = []
-        for index, func in enumerate(instance.funcs):
-            if isinstance(func, WasmFunc) and func.instance is instance:
-                self.index_of[id(func)] = index
-                self.ranges.append((func.entry, func.entry + len(func.code), func))
-        self.ranges.sort(key=lambda r: r[0])
-        self._origins: dict[int, list[int] | None] = {}
-
-    def label(self, index: int) -> str:
-        name = self.names.get(index)
-        return f"func {index}" + (f" <{name}>" if name else "")
-
-    def locate(self, pc: int) -> tuple[WasmFunc | None, int]:
-        """The function holding ``pc`` and the offset in it; (None, pc) outside every one."""
-        at = bisect.bisect_right(self.ranges, pc, key=lambda r: r[0]) - 1
-        if at >= 0:
-            entry, end, func = self.ranges[at]
-            if pc < end:
-                return func, pc - entry
-        return None, pc
-
-    def origins(self, func: WasmFunc) -> list[int] | None:
-        """For each lowered instruction of ``func``, its index in the body (if known)."""
-        if id(func) not in self._origins:
-            traced = getattr(lower, "lower_function_traced", None)
-            result = None
-            if traced is not None:
-                func_types = [f.type for f in self.instance.funcs]
-                _, origins = traced(self.module, func_types, self.module.funcs[func.index])
-                result = origins if len(origins) == len(func.code) else None
-            self._origins[id(func)] = result
-        return self._origins[id(func)]
-
-    def instruction(self, func: WasmFunc, offset: int) -> str:
-        """The instruction at ``offset`` of ``func`` as written in the module, with the
-        machine's lowered form beside it where lowering changed it."""
-        op, imm = func.code[offset]
-        lowered = format_lowered(op, imm, self.names)
-        origins = self.origins(func)
-        if origins is None:
-            return lowered
-        body_op, body_imm = self.module.funcs[func.index].body[origins[offset]]
-        text = format_instruction(body_op, body_imm, self.names)
-        return text if body_op == op else f"{text}  [{lowered}]"
-
-    def at(self, pc: int, role: str) -> FrameView:
-        func, offset = self.locate(pc)
-        if func is None:
-            return FrameView(None, "init program", pc, pc, "(instantiation code)", role)
-        index = self.index_of[id(func)]
-        return FrameView(index, self.label(index), pc, offset, self.instruction(func, offset), role)
-
-    def call_stack(self, machine: Machine) -> list[FrameView]:
-        """Innermost first: derived from ``pc`` and the frames' return program counters (the
-        caller of a frame is at the call instruction just before its return pc)."""
-        views = []
-        if machine.pc == RESUME:  # a host function in progress; its caller is one below
-            call_pc = machine.pending_return - 1
-            func, offset = self.locate(call_pc)
-            op, imm = func.code[offset] if func is not None else (None, None)
-            label = self.label(imm) if op == _CALL else "host function"  # type: ignore[arg-type]
-            views.append(
-                FrameView(
-                    imm if op == _CALL else None,
-                    label,
-                    RESUME,
-                    0,  # type: ignore[arg-type]
-                    "(host call in progress)",
-                    "host call",
-                )
-            )
-            views.append(self.at(call_pc, "calls"))
-        else:
-            views.append(self.at(machine.pc, "next"))
-        for return_pc in reversed(machine.frames[1:]):
-            views.append(self.at(return_pc - 1, "calls"))
-        return views
