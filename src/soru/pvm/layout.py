@@ -388,3 +388,15 @@ def load_state(tree: Tree) -> PvmState:
     if wasm is not None:
         s.kernel = _load_kernel(wasm, s)
     return s
+
+
+def decode_imm(reader) -> object:
+    """Inverse of :func:`encode_imm` (strict: unknown tags are a LayoutError)."""
+    tag = reader.u8()
+    if tag == 0:
+        return None
+    if tag == 1:
+        return reader.zarith_z()
+    if tag == 2:
+        return tuple(decode_imm(reader) for _ in range(reader.zarith_n()))
+    raise LayoutError(f"unknown immediate tag {tag}")

@@ -1,0 +1,634 @@
+"""The PVM state read lazily from its Merkle tree: what one tick touches, and nothing more.
+
+:class:`LazyPvmState` stands in for :class:`~soru.pvm.state.PvmState` over a tree laid out by
+``soru.pvm.layout``: the *same* tick state machine (``soru.pvm.vm``), the same WebAssembly
+``Machine.run`` and the same instruction handlers run on it. Every container they use is a
+view onto tree paths — the value stack and frames are :class:`LazyVector`, memory is
+:class:`LazyMemory` (1024-byte chunks), globals, tables and segments likewise, and the
+instruction at the program counter is decoded from the tree and bound to its handler only
+when it runs. Writes go straight into the tree held by a :class:`Cell`.
+
+Run on a *recording* tree (``soru.merkle.record``) a tick reads exactly the nodes its proof
+must contain; run on the partial tree rebuilt from a proof, touching anything else raises
+``NotInProof``. That is the "one step function, two backends" of ARCHITECTURE.md: nothing
+here knows the rules, it only knows where the state lives.
+
+Ticks that read a kernel as a whole (Snapshot, Decode, Link and the Init ticks that
+allocate and enter the module) are not lazy yet: they raise :class:`NotLazy`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from soru.base.errors import SoruError
+from soru.encoding.reader import Reader
+from soru.merkle import Tree
+from soru.merkle.chunked import chunked_length, read_chunked_range, write_chunked
+from soru.pvm import constants, layout
+from soru.pvm.durable import Durable
+from soru.pvm.host_functions import RevealRequest, host_functions
+from soru.pvm.kernel import Phase
+from soru.pvm.state import InputMessage, StuckReason, TickState
+from soru.wasm.exec.context import Ctx
+from soru.wasm.exec.machine import FACTORIES, HALT, RESUME, Machine, RunStatus
+from soru.wasm.runtime import FuncInst, HostFunc, WasmFunc
+from soru.wasm.syntax import FuncType, ValType
+
+P = tuple[str, ...]
+
+
+class NotLazy(SoruError):
+    """A tick that needs the whole kernel (Snapshot, Decode, Link, Init) — not provable yet."""
+
+
+class Cell:
+    """The current tree of a lazily run tick (replaced on every write)."""
+
+    __slots__ = ("tree",)
+
+    def __init__(self, tree: Tree) -> None:
+        self.tree = tree
+
+    def get(self, path: P) -> bytes | None:
+        return self.tree.get(path)
+
+    def set(self, path: P, value: bytes) -> None:
+        self.tree = self.tree.set(path, value)
+
+    def delete(self, path: P) -> None:
+        self.tree = self.tree.delete(path)
+
+    def int(self, path: P, default: int = 0) -> int:
+        raw = self.tree.get(path)
+        return default if raw is None else int.from_bytes(raw, "big")
+
+
+class LazyVector:
+    """The list protocol over a tree vector (``path`` holds the length, ``path/<i>`` items)."""
+
+    def __init__(self, cell: Cell, path: P, encode: Callable, decode: Callable) -> None:
+        self.cell, self.path, self.encode, self.decode = cell, path, encode, decode
+        self._len: int | None = None
+
+    def __len__(self) -> int:
+        if self._len is None:
+            self._len = self.cell.int(self.path)
+        return self._len
+
+    def _set_len(self, n: int) -> None:
+        self._len = n
+        self.cell.set(self.path, layout.u64(n))
+
+    def _index(self, i: int) -> int:
+        n = len(self)
+        j = i + n if i < 0 else i
+        if not 0 <= j < n:
+            raise IndexError(i)
+        return j
+
+    def _get(self, j: int) -> Any:
+        raw = self.cell.get((*self.path, str(j)))
+        if raw is None:
+            raise layout.LayoutError(f"missing element {j} of {'/'.join(self.path)}")
+        return self.decode(raw)
+
+    def __getitem__(self, i: int | slice) -> Any:
+        if isinstance(i, slice):
+            return [self._get(j) for j in range(*i.indices(len(self)))]
+        return self._get(self._index(i))
+
+    def __setitem__(self, i: int | slice, value: Any) -> None:
+        if isinstance(i, slice):
+            start, stop, step = i.indices(len(self))
+            if step != 1 or stop - start != len(value):
+                raise ValueError("only same-size slice assignment is supported")
+            for offset, v in enumerate(value):
+                self.cell.set((*self.path, str(start + offset)), self.encode(v))
+            return
+        self.cell.set((*self.path, str(self._index(i))), self.encode(value))
+
+    def __delitem__(self, i: slice) -> None:
+        start, stop, _ = i.indices(len(self))
+        n = len(self)
+        if stop <= start:
+            return
+        kept = [self._get(j) for j in range(stop, n)]
+        for offset, v in enumerate(kept):
+            self.cell.set((*self.path, str(start + offset)), self.encode(v))
+        for j in range(start + len(kept), n):
+            self.cell.delete((*self.path, str(j)))
+        self._set_len(start + len(kept))
+
+    def append(self, value: Any) -> None:
+        n = len(self)
+        self.cell.set((*self.path, str(n)), self.encode(value))
+        self._set_len(n + 1)
+
+    def extend(self, values: Any) -> None:
+        for v in values:
+            self.append(v)
+
+    def pop(self) -> Any:
+        n = len(self)
+        if n == 0:
+            raise IndexError("pop from an empty vector")
+        value = self._get(n - 1)
+        self.cell.delete((*self.path, str(n - 1)))
+        self._set_len(n - 1)
+        return value
+
+    def clear(self) -> None:
+        for j in range(len(self)):
+            self.cell.delete((*self.path, str(j)))
+        self._set_len(0)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self[:])
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+
+def _value(raw: bytes) -> int | None:
+    return layout.decode_value(raw)
+
+
+def _u64(raw: bytes) -> int:
+    return int.from_bytes(raw, "big")
+
+
+class LazyMemory:
+    """The bytearray protocol over the sparse 1024-byte chunks of a memory in the tree."""
+
+    def __init__(self, cell: Cell, path: P) -> None:
+        self.cell, self.path = cell, path
+        self._len: int | None = None
+
+    def __len__(self) -> int:
+        if self._len is None:
+            self._len = self.cell.int(self.path)
+        return self._len
+
+    def _chunk(self, index: int) -> bytes:
+        raw = self.cell.get((*self.path, str(index))) or b""
+        return raw + bytes(layout.MEMORY_CHUNK - len(raw))
+
+    def __getitem__(self, i: slice) -> bytes:
+        start, stop, _ = i.indices(len(self))
+        if stop <= start:
+            return b""
+        size = layout.MEMORY_CHUNK
+        first, last = start // size, (stop - 1) // size
+        data = b"".join(self._chunk(c) for c in range(first, last + 1))
+        return data[start - first * size : stop - first * size]
+
+    def __setitem__(self, i: slice, data: bytes) -> None:
+        start, stop, _ = i.indices(len(self))
+        if stop - start != len(data):
+            raise ValueError("memory writes keep the size")
+        size, position = layout.MEMORY_CHUNK, start
+        while position < stop:
+            index, offset = divmod(position, size)
+            take = min(size - offset, stop - position)
+            chunk = bytearray(self._chunk(index))
+            chunk[offset : offset + take] = data[position - start : position - start + take]
+            stored = bytes(chunk).rstrip(b"\x00")
+            if stored:
+                self.cell.set((*self.path, str(index)), stored)
+            else:
+                self.cell.delete((*self.path, str(index)))
+            position += take
+
+    def extend(self, data: bytes) -> None:
+        if any(data):
+            raise ValueError("memory grows with zeros only")
+        self._len = len(self) + len(data)
+        self.cell.set(self.path, layout.u64(self._len))
+
+
+class LazyBytes:
+    """A read-only chunked value (a data segment), sliced by ranges."""
+
+    def __init__(self, cell: Cell, path: P) -> None:
+        self.cell, self.path = cell, path
+
+    def __len__(self) -> int:
+        return chunked_length(self.cell.tree, self.path) or 0
+
+    def __getitem__(self, i: slice) -> bytes:
+        start, stop, _ = i.indices(len(self))
+        return read_chunked_range(self.cell.tree, self.path, start, max(0, stop - start))
+
+
+class _Segment:
+    """A data segment (``data``) or element segment (``refs``) that a drop empties."""
+
+    def __init__(self, cell: Cell, path: P, kind: str) -> None:
+        self.cell, self.path, self.kind = cell, path, kind
+
+    @property
+    def data(self) -> LazyBytes:
+        return LazyBytes(self.cell, self.path)
+
+    @data.setter
+    def data(self, value: bytes) -> None:
+        self.cell.tree = write_chunked(self.cell.tree, self.path, bytes(value))
+
+    @property
+    def refs(self) -> LazyVector:
+        return LazyVector(self.cell, self.path, layout.encode_value, _value)
+
+    @refs.setter
+    def refs(self, value: list) -> None:
+        vector = self.refs
+        vector.clear()
+        vector.extend(value)
+
+
+class _Global:
+    def __init__(self, cell: Cell, path: P) -> None:
+        self.cell, self.path = cell, path
+
+    @property
+    def value(self) -> int | None:
+        raw = self.cell.get(self.path)
+        if raw is None:
+            raise layout.LayoutError(f"missing global {'/'.join(self.path)}")
+        return _value(raw)
+
+    @value.setter
+    def value(self, v: int | None) -> None:
+        self.cell.set(self.path, layout.encode_value(v))
+
+
+class _Container:
+    """A memory or table: its contents (``data`` or ``elements``) and its maximum."""
+
+    def __init__(self, contents: Any, maximum: int | None, elem: ValType | None = None):
+        self.data = self.elements = contents
+        self.max = maximum
+        self.elem = elem
+
+
+class _Indexed:
+    """A sequence whose items are made on demand by ``make(i)`` (and then kept)."""
+
+    def __init__(self, make: Callable[[int], Any], size: Callable[[], int] | None = None):
+        self.make, self.size, self.items = make, size, {}
+
+    def __len__(self) -> int:
+        if self.size is None:
+            raise TypeError("this sequence has no known length")
+        return self.size()
+
+    def __getitem__(self, i: int) -> Any:
+        if i not in self.items:
+            self.items[i] = self.make(i)
+        return self.items[i]
+
+
+def _functype(reader: Reader) -> FuncType:
+    params = tuple(ValType(b) for b in reader.read(reader.zarith_n()))
+    results = tuple(ValType(b) for b in reader.read(reader.zarith_n()))
+    return FuncType(params, results)
+
+
+class LazyModule:
+    """The running module's static facts and instance containers, read from ``wasm/``."""
+
+    def __init__(self, cell: Cell, hosts: dict[str, HostFunc]) -> None:
+        self.cell, self.hosts = cell, hosts
+        base: P = ("wasm", "module")
+        self.types = _Indexed(lambda i: _functype(Reader(self._get((*base, "types", str(i))))))
+        self.funcs = _Indexed(self._func)
+        self.mems = _Indexed(self._memory, lambda: int(cell.tree.has((*base, "memory_max"))))
+        self.tables = _Indexed(self._table)
+        m: P = ("wasm", "machine")
+        self.globals = _Indexed(lambda i: _Global(cell, (*m, "globals", str(i))))
+        self.elems = _Indexed(lambda i: _Segment(cell, (*m, "elems", str(i)), "elem"))
+        self.datas = _Indexed(lambda i: _Segment(cell, (*m, "datas", str(i)), "data"))
+        self.module = self  # handlers reach types as ``instance.module.types``
+
+    def _get(self, path: P) -> bytes:
+        raw = self.cell.get(path)
+        if raw is None:
+            raise layout.LayoutError(f"missing {'/'.join(path)}")
+        return raw
+
+    def _func(self, addr: int) -> FuncInst:
+        reader = Reader(self._get(("wasm", "module", "funcs", str(addr))))
+        if reader.u8() == 1:
+            host = self.hosts[reader.rest().decode("ascii")]
+            host.addr = addr
+            return host
+        entry = reader.zarith_n()
+        ftype = _functype(reader)
+        local_types = tuple(ValType(b) for b in reader.read(reader.zarith_n()))
+        func = WasmFunc(ftype, self, addr, local_types)  # type: ignore[arg-type]
+        func.entry, func.addr = entry, addr
+        return func
+
+    def _memory(self, i: int) -> _Container:
+        raw = self._get(("wasm", "module", "memory_max"))
+        maximum = int.from_bytes(raw, "big") if raw else None
+        return _Container(LazyMemory(self.cell, ("wasm", "machine", "memory")), maximum)
+
+    def _table(self, t: int) -> _Container:
+        raw = self._get(("wasm", "module", "tables", str(t)))
+        maximum = int.from_bytes(raw[1:], "big") if len(raw) > 1 else None
+        path = ("wasm", "machine", "tables", str(t))
+        elements = LazyVector(self.cell, path, layout.encode_value, _value)
+        return _Container(elements, maximum, ValType(raw[0]))
+
+
+class LazyCode:
+    """``code[pc]``: the instruction at ``pc`` decoded from the tree and bound on demand."""
+
+    def __init__(self, cell: Cell, machine: Machine, module: LazyModule) -> None:
+        self.cell, self.machine, self.module = cell, machine, module
+
+    def __getitem__(self, pc: int) -> Callable[[], int]:
+        if pc == HALT:
+            return self.machine._halt
+        if pc == RESUME:
+            return self.machine._resume
+        raw = self.cell.get(("wasm", "module", "code", str(pc)))
+        if raw is None:
+            raise layout.LayoutError(f"no instruction at program counter {pc}")
+        reader = Reader(raw)
+        base, op = reader.zarith_n(), reader.zarith_n()
+        imm = layout.decode_imm(reader)
+        ctx = Ctx(self.machine, self.module, base)  # type: ignore[arg-type]
+        return FACTORIES[op](ctx, pc, imm)
+
+
+def lazy_machine(cell: Cell, module: LazyModule) -> Machine:
+    """A :class:`Machine` whose every container is a view onto ``wasm/machine``."""
+    from soru.pvm.layout import LayoutError
+
+    m: P = ("wasm", "machine")
+    machine = Machine(call_depth_limit=constants.CALL_STACK_LIMIT)
+    machine.stack = LazyVector(cell, (*m, "stack"), layout.encode_value, _value)  # type: ignore[assignment]
+    machine.frames = LazyVector(cell, (*m, "frames"), layout.u64, _u64)  # type: ignore[assignment]
+    machine.funcs = module.funcs  # type: ignore[assignment]
+    machine.code = LazyCode(cell, machine, module)  # type: ignore[assignment]
+    status = cell.get((*m, "status"))
+    if status is None:
+        raise LayoutError("missing wasm/machine/status")
+    machine.status = RunStatus(status.decode("ascii"))
+    machine.pc = cell.int((*m, "pc"))
+    machine.pending_return = cell.int((*m, "pending_return"))
+    pending = cell.get((*m, "pending"))
+    machine.pending = None if pending is None else RevealRequest.decode(pending)
+    return machine
+
+
+def save_machine(cell: Cell, machine: Machine) -> None:
+    """Write back the machine's registers (its containers wrote themselves)."""
+    m: P = ("wasm", "machine")
+    cell.set((*m, "pc"), layout.u64(machine.pc))
+    cell.set((*m, "status"), machine.status.value.encode("ascii"))
+    cell.set((*m, "pending_return"), layout.u64(machine.pending_return))
+    if machine.pending is None:
+        cell.delete((*m, "pending"))
+    else:
+        cell.set((*m, "pending"), machine.pending.encode())  # type: ignore[attr-defined]
+
+
+class LazyKernelRun:
+    """The running top-level call as ``vm`` sees it: phase, ticks left, machine, instance."""
+
+    def __init__(self, cell: Cell, state: LazyPvmState) -> None:
+        self.cell = cell
+        self._machine: Machine | None = None
+        self._module: LazyModule | None = None
+        self.state = state
+
+    @property
+    def phase(self) -> Phase:
+        raw = self.cell.get(("wasm", "phase"))
+        if raw is None:
+            raise layout.LayoutError("missing wasm/phase")
+        return Phase(raw.decode("ascii"))
+
+    @phase.setter
+    def phase(self, value: Phase) -> None:
+        self.cell.set(("wasm", "phase"), value.value.encode("ascii"))
+
+    @property
+    def phase_left(self) -> int:
+        return self.cell.int(("wasm", "phase_left"))
+
+    @phase_left.setter
+    def phase_left(self, value: int) -> None:
+        self.cell.set(("wasm", "phase_left"), layout.u64(value))
+
+    @property
+    def instance(self) -> LazyModule | None:
+        if self._module is None and self.cell.tree.has(("wasm", "machine")):
+            hosts = host_functions(self.state, self.state.version)
+            self._module = LazyModule(self.cell, hosts)
+        return self._module
+
+    @property
+    def machine(self) -> Machine | None:
+        if self._machine is None and self.instance is not None:
+            self._machine = lazy_machine(self.cell, self.instance)
+        return self._machine
+
+    def _not_lazy(self, *_args: object) -> str | None:
+        raise NotLazy(f"a {self.phase.value} tick reads the whole kernel")
+
+    finish_decode = finish_link = allocate = enter = _not_lazy
+
+    @property
+    def kernel(self) -> bytes:
+        raise NotLazy("this tick reads the whole kernel")
+
+
+class LazyInputs:
+    """The input buffer: unread input j at ``pvm/inputs/<inputs_read + j>``."""
+
+    def __init__(self, cell: Cell, state: LazyPvmState) -> None:
+        self.cell, self.state = cell, state
+
+    def __len__(self) -> int:
+        return self.cell.int(("pvm", "inputs"))
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+    def append(self, message: InputMessage) -> None:
+        n = len(self)
+        i = str(self.state.inputs_read + n)
+        info = message.level.to_bytes(4, "big") + layout.u64(message.counter)
+        self.cell.set(("pvm", "inputs", i, "info"), info)
+        self.cell.set(("pvm", "inputs", i, "payload"), message.payload)
+        self.cell.set(("pvm", "inputs"), layout.u64(n + 1))
+
+    def popleft(self) -> InputMessage:
+        n = len(self)
+        if n == 0:
+            raise IndexError("the input buffer is empty")
+        i = str(self.state.inputs_read)
+        info = self.cell.get(("pvm", "inputs", i, "info")) or b""
+        payload = self.cell.get(("pvm", "inputs", i, "payload"))
+        if len(info) != 12 or payload is None:
+            raise layout.LayoutError(f"malformed input {i}")
+        self.cell.delete(("pvm", "inputs", i))
+        self.cell.set(("pvm", "inputs"), layout.u64(n - 1))
+        return InputMessage(_u64(info[:4]), _u64(info[4:]), payload)
+
+    def clear(self) -> None:
+        self.cell.delete(("pvm", "inputs"))
+        self.cell.set(("pvm", "inputs"), layout.u64(0))
+
+
+class LazyOutboxes:
+    """The outboxes by level, each a vector of messages."""
+
+    def __init__(self, cell: Cell) -> None:
+        self.cell = cell
+
+    def _path(self, level: int) -> P:
+        return ("pvm", "outboxes", str(level))
+
+    def setdefault(self, level: int, _default: object = None) -> LazyVector:
+        if self.cell.get(self._path(level)) is None:
+            self.cell.set(self._path(level), layout.u64(0))
+        return LazyVector(self.cell, self._path(level), bytes, bytes)
+
+    def get(self, level: int, default: object = None) -> object:
+        if self.cell.get(self._path(level)) is None:
+            return default
+        return LazyVector(self.cell, self._path(level), bytes, bytes)
+
+    def pop(self, level: int, default: object = None) -> object:
+        found = self.get(level, default)
+        self.cell.delete(self._path(level))
+        return found
+
+
+def _scalar(path: P, kind: str) -> property:
+    """A state field stored at ``path``: ``int`` (u64), ``text`` (ASCII), or an enum."""
+
+    def get(self: LazyPvmState) -> Any:
+        raw = self.cell.get(path)
+        if kind == "int":
+            if raw is None:
+                raise layout.LayoutError(f"missing {'/'.join(path)}")
+            return _u64(raw)
+        if raw is None:
+            return None
+        text = raw.decode("ascii")
+        return {"text": str, "tick_state": TickState, "stuck": StuckReason}[kind](text)
+
+    def put(self: LazyPvmState, value: Any) -> None:
+        if value is None:
+            self.cell.delete(path)
+        elif kind == "int":
+            self.cell.set(path, layout.u64(value))
+        else:
+            text = value if isinstance(value, str) else value.value
+            self.cell.set(path, text.encode("ascii"))
+
+    return property(get, put)
+
+
+class LazyPvmState:
+    """A :class:`~soru.pvm.state.PvmState` whose fields live in the tree of ``cell``."""
+
+    from soru.pvm.state import PvmState as _Concrete
+
+    version = _scalar(("pvm", "version"), "text")
+    tick = _scalar(("pvm", "tick"), "int")
+    tick_state = _scalar(("pvm", "tick_state"), "tick_state")
+    stuck = _scalar(("pvm", "stuck"), "stuck")
+    last_top_level_call = _scalar(("pvm", "last_top_level_call"), "int")
+    max_nb_ticks = _scalar(("pvm", "max_nb_ticks"), "int")
+    reboot_counter = _scalar(("pvm", "reboot_counter"), "int")
+    inputs_read = _scalar(("pvm", "inputs_read"), "int")
+    ticks_to_snapshot = _Concrete.ticks_to_snapshot
+    next_input = _Concrete.next_input
+    write_output = _Concrete.write_output
+
+    def __init__(self, tree: Tree) -> None:
+        if tree.get(("version",)) != layout.LAYOUT_VERSION:
+            raise layout.LayoutError(f"not a {layout.LAYOUT_VERSION.decode()} state")
+        self.cell = Cell(tree)
+        self.durable = Durable(tree.subtree(("durable",)) or Tree.empty())
+        self.inputs = LazyInputs(self.cell, self)
+        self.outboxes = LazyOutboxes(self.cell)
+        self.collect_debug = False
+        self.debug_log: list[bytes] = []
+        self._kernel: LazyKernelRun | None = None
+
+    def debug(self, data: bytes) -> None:
+        self.debug_log.append(bytes(data))
+
+    @property
+    def last_input(self) -> tuple[int, int] | None:
+        raw = self.cell.get(("pvm", "last_input"))
+        return None if raw is None else (_u64(raw[:4]), _u64(raw[4:]))
+
+    @last_input.setter
+    def last_input(self, value: tuple[int, int]) -> None:
+        self.cell.set(("pvm", "last_input"), value[0].to_bytes(4, "big") + layout.u64(value[1]))
+
+    @property
+    def outbox_level(self) -> int | None:
+        raw = self.cell.get(("pvm", "outbox_level"))
+        return None if raw is None else _u64(raw)
+
+    @outbox_level.setter
+    def outbox_level(self, value: int) -> None:
+        self.cell.set(("pvm", "outbox_level"), layout.u64(value))
+
+    @property
+    def kernel(self) -> LazyKernelRun | None:
+        if self._kernel is None and self.cell.tree.has(("wasm",)):
+            self._kernel = LazyKernelRun(self.cell, self)
+        return self._kernel
+
+    @kernel.setter
+    def kernel(self, value: object) -> None:
+        if value is not None:
+            raise NotLazy("starting a top-level call reads the whole kernel")
+        self._kernel = None
+        self.cell.delete(("wasm",))
+
+    def finish(self) -> Tree:
+        """Write back what is not written through, and return the tree after the tick."""
+        run = self._kernel
+        if run is not None and run._machine is not None and self.cell.tree.has(("wasm",)):
+            save_machine(self.cell, run._machine)
+        self.cell.tree = self.cell.tree.graft(("durable",), self.durable.tree)
+        return self.cell.tree
+
+
+def lazy_tick(
+    tree: Tree, *, message: InputMessage | None = None, reveal: bytes | None = None
+) -> Tree:
+    """One tick of the state ``tree`` — an input tick if it needs ``message``, a reveal tick
+    if it needs ``reveal``, a computation tick otherwise — run lazily; returns the tree after.
+
+    Raises :class:`NotLazy` for the ticks that need the whole kernel, ``ValueError`` when the
+    input the tick needs was not given.
+    """
+    from soru.pvm import vm
+
+    state = LazyPvmState(tree)
+    request = vm.input_request(state)  # type: ignore[arg-type]
+    if request.kind == "reveal":
+        if reveal is None:
+            raise ValueError("this tick needs the revealed data")
+        vm.reveal_step(state, reveal)  # type: ignore[arg-type]
+    elif request.kind != "none":
+        if message is None:
+            raise ValueError("this tick needs an inbox message")
+        vm.set_input(state, message)  # type: ignore[arg-type]
+    else:
+        vm.compute(state, 1)  # type: ignore[arg-type]
+    return state.finish()
