@@ -93,6 +93,44 @@ def test_tick_by_tick_through_loading_into_eval(tmp_path, inbox_file):
     assert set(rest[first_eval:]) == {("eval", "eval")}
 
 
+def test_input_ticks_one_message_each(tmp_path, inbox_file):
+    transcript, status = debug(tmp_path, "step tick 2\nshow inbox\n", inputs=str(inbox_file))
+    assert status == 0
+    assert after(transcript, "step tick 2")[:2] == [
+        "input: level 1 message 0: Start_of_level",
+        "input: level 1 message 1: Info_per_level",
+    ]
+    assert status_fields(after(transcript, "step tick 2")[2]) == (2, "collect", "-")
+    assert after(transcript, "show inbox") == [
+        "level in progress: 1 (2 of 5 messages fed)",
+        "queued levels: 0",
+        "PVM input buffer: 2 message(s)",
+        "  level 1 message 0: Start_of_level",
+        "  level 1 message 1: Info_per_level",
+    ]
+
+
+def test_a_kernel_stuck_for_good(tmp_path):
+    kernel = tmp_path / "spin.wasm"
+    kernel.write_bytes(
+        wasmtime.wat2wasm(
+            '(module (memory (export "memory") 1) (func $spin (loop br 0))'
+            ' (func (export "kernel_run") call $spin))'
+        )
+    )
+    transcript, status = debug(
+        tmp_path, "step inbox\nshow status\n", kernel=kernel, inputs=str(empty_inbox(tmp_path))
+    )
+    assert status == 0
+    steps = after(transcript, "step inbox")
+    assert (
+        steps[1] == f"level 1 done at tick {2 * TICKS}: 0 outbox message(s), stuck: too many ticks"
+    )
+    shown = after(transcript, "show status")
+    assert "stuck           too many ticks" in shown
+    assert any(line.startswith("top-level call  none: the PVM is stuck for good") for line in shown)
+
+
 def test_call_stack_values_and_memory_during_eval(tmp_path, inbox_file):
     script = """
         break function 5          # $write_message: 3 imports, then defined function 2

@@ -10,7 +10,7 @@ and — while kernel code runs — its memory, call stack, value stack and code.
 Reveals are answered automatically from the preimage directory and the rollup's metadata;
 each answer is reported. A command that cannot be carried out prints ``error: …`` and the
 session goes on; a bug in soru prints one ``internal error: …`` line and the session goes on.
-The stepping engine is ``soru.tools.debugger_session``.
+The stepping engine is ``soru.tools.debugger_session``; the views, ``soru.tools.debugger_show``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from soru.tools.debugger_session import (
     Stop,
     load_kernel,
 )
+from soru.tools.debugger_show import parse_int
 from soru.tools.inputs_file import DEFAULT_ROLLUP, load_levels
 from soru.wasm.syntax import ExternKind
 
@@ -64,16 +65,6 @@ HELP = [
     ("help", "this list"),
     ("quit", "end the session"),
 ]
-
-
-def _int(text: str, what: str, minimum: int = 0) -> int:
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise DebuggerError(f"{what} must be an integer, not {text!r}") from None
-    if value < minimum:
-        raise DebuggerError(f"{what} must be at least {minimum}, not {value}")
-    return value
 
 
 class Debugger:
@@ -114,6 +105,8 @@ class Debugger:
         except SoruError as exc:
             self.failures += 1
             self.say(f"error: {exc}")
+        except KeyboardInterrupt:
+            self.say("interrupted")
         except Exception as exc:  # noqa: BLE001 - a bug in soru must not end the session
             self.failures += 1
             self.say(f"internal error: {type(exc).__name__}: {exc}")
@@ -172,7 +165,7 @@ class Debugger:
     def cmd_step(self, args: list[str]) -> None:
         what = args[0] if args else "tick"
         if what == "tick" and len(args) <= 2:
-            ticks = _int(args[1], "the number of ticks", 1) if len(args) == 2 else 1
+            ticks = parse_int(args[1], "the number of ticks", 1) if len(args) == 2 else 1
             self.run(Goal(GoalKind.TICKS, ticks=ticks))
         elif what == "kernel_run" and len(args) == 1:
             self.run(Goal(GoalKind.KERNEL_RUN, new_levels=1))
@@ -229,7 +222,7 @@ class Debugger:
         if len(args) != 2 or args[0] not in ("function", "tick"):
             raise DebuggerError("usage: break function N|NAME | break tick T")
         if args[0] == "tick":
-            tick = _int(args[1], "the tick", 0)
+            tick = parse_int(args[1], "the tick", 0)
             bp = session.add_breakpoint("tick", tick, f"tick {tick}")
             late = " (already past)" if tick <= session.state.tick else ""
             self.say(f"breakpoint {bp.number}: tick {tick}{late}")
@@ -247,7 +240,7 @@ class Debugger:
         imported = sum(1 for imp in module.imports if imp.kind == ExternKind.FUNC)
         total = imported + len(module.funcs)
         if text.lstrip("-").isdigit() or text.startswith("0x"):
-            index = _int(text, "the function index", 0)
+            index = parse_int(text, "the function index", 0)
         else:
             matches = [i for i, name in names.items() if name == text.lstrip("$")]
             if not matches:
@@ -264,7 +257,7 @@ class Debugger:
     def cmd_delete(self, args: list[str]) -> None:
         if len(args) != 1:
             raise DebuggerError("usage: delete N")
-        bp = self.session.delete_breakpoint(_int(args[0], "the breakpoint number", 1))
+        bp = self.session.delete_breakpoint(parse_int(args[0], "the breakpoint number", 1))
         self.say(f"deleted breakpoint {bp.number} ({bp.label})")
 
     # --- reveals ---------------------------------------------------------------------------

@@ -248,7 +248,7 @@ def kernel_view(session: DebugSession) -> tuple[Machine, KernelView]:
 # --- the views ---------------------------------------------------------------------------
 
 
-def _int(text: str, what: str, minimum: int = 0) -> int:
+def parse_int(text: str, what: str, minimum: int = 0) -> int:
     try:
         value = int(text, 0)
     except ValueError:
@@ -305,6 +305,13 @@ def status(session: DebugSession, args: list[str]) -> list[str]:
         progress = f"{session.finished[-1][0]} done at tick {session.finished[-1][1]}"
     else:
         progress = "none yet"
+    if s.stuck is not None and not s.stuck.recoverable:
+        call = "none: the PVM is stuck for good (inputs are still read, and dropped)"
+    else:
+        call = (
+            f"began at tick {s.last_top_level_call}; {max(0, left)} tick(s) to its boundary, "
+            f"the next call begins at tick {s.tick + max(0, left) + 1}"
+        )
     run = s.kernel
     phase = "- (no kernel loaded)" if run is None else run.phase.value
     if run is not None and run.machine is not None:
@@ -314,11 +321,7 @@ def status(session: DebugSession, args: list[str]) -> list[str]:
         ("tick state", s.tick_state.value),
         ("stuck", "no" if s.stuck is None else s.stuck.value),
         ("phase", phase),
-        (
-            "top-level call",
-            f"began at tick {s.last_top_level_call}; {max(0, left)} tick(s) to its boundary, "
-            f"the next call begins at tick {s.tick + max(0, left) + 1}",
-        ),
+        ("top-level call", call),
         ("reboot counter", str(s.reboot_counter)),
         ("input needed", needed_input(session)),
         ("level", f"{progress}; {len(session.queue)} level(s) queued"),
@@ -363,7 +366,7 @@ def outbox(session: DebugSession, args: list[str]) -> list[str]:
         raise DebuggerError("usage: show outbox [LEVEL]")
     s = session.state
     if args:
-        level = _int(args[0], "the level", 0)
+        level = parse_int(args[0], "the level", 0)
     elif s.outbox_level is None:
         return ["no outbox yet (the PVM has read no Start_of_level)"]
     else:
@@ -430,8 +433,8 @@ def memory(session: DebugSession, args: list[str]) -> list[str]:
         args = [args[1], args[3]]  # the Octez debugger's spelling
     if len(args) != 2:
         raise DebuggerError("usage: show memory ADDR LEN (or: show memory at ADDR for LEN bytes)")
-    address = _int(args[0], "the address", 0)
-    length = _int(args[1], "the length", 1)
+    address = parse_int(args[0], "the address", 0)
+    length = parse_int(args[1], "the length", 1)
     run = session.state.kernel
     if run is None or run.instance is None or not run.instance.mems:
         raise DebuggerError(
@@ -467,7 +470,7 @@ def stack(session: DebugSession, args: list[str]) -> list[str]:
 def values(session: DebugSession, args: list[str]) -> list[str]:
     if len(args) > 1:
         raise DebuggerError("usage: show values [N]")
-    count = _int(args[0], "the number of values", 1) if args else 8
+    count = parse_int(args[0], "the number of values", 1) if args else 8
     machine, _view = kernel_view(session)
     stack_values = machine.stack
     lines = [f"value stack: {len(stack_values)} value(s) (locals and operands), top first"]
@@ -482,7 +485,7 @@ def values(session: DebugSession, args: list[str]) -> list[str]:
 def code(session: DebugSession, args: list[str]) -> list[str]:
     if len(args) > 1:
         raise DebuggerError("usage: show code [N]")
-    around = _int(args[0], "the number of instructions", 0) if args else 5
+    around = parse_int(args[0], "the number of instructions", 0) if args else 5
     machine, view = kernel_view(session)
     frame = view.call_stack(machine)[0]
     if frame.role == "host call":
