@@ -27,6 +27,7 @@ Primitives come from ``soru.encoding.writer``, the one place LEB128 is written.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from soru.encoding.writer import Writer, encode_sleb, encode_uleb
 from soru.wasm.binary import MAGIC, VERSION
@@ -38,6 +39,7 @@ from soru.wasm.syntax import (
     Elem,
     Expr,
     ExternKind,
+    Func,
     GlobalType,
     Import,
     Instr,
@@ -62,9 +64,9 @@ def encode_module(module: Module) -> bytes:
     sections: list[tuple[int, bytes | None]] = [
         (1, _vector(module.types, _func_type)),
         (2, _vector(module.imports, _import)),
-        (3, _vector(module.funcs, lambda s, f: s.uleb(f.type_index))),
+        (3, _vector(module.funcs, _func_index)),
         (4, _vector(module.tables, _table_type)),
-        (5, _vector(module.mems, lambda s, m: _limits(s, m.limits))),
+        (5, _vector(module.mems, _mem_type)),
         (6, _vector(module.globals, _global)),
         (7, _vector(module.exports, _export)),
         (8, None if module.start is None else encode_uleb(module.start)),
@@ -99,7 +101,10 @@ def encode_instructions(instrs: Iterable[Instr]) -> bytes:
 # --- sections -------------------------------------------------------------------------------
 
 
-def _vector(items: tuple, write_item: Callable[[Writer, object], None]) -> bytes | None:
+_T = TypeVar("_T")
+
+
+def _vector(items: tuple[_T, ...], write_item: Callable[[Writer, _T], None]) -> bytes | None:
     """A section body holding a vector of ``items``, or None when there are none."""
     if not items:
         return None
@@ -131,6 +136,14 @@ def _limits(w: Writer, limits: Limits) -> None:
         w.u8(0).uleb(limits.min)
     else:
         w.u8(1).uleb(limits.min).uleb(limits.max)
+
+
+def _func_index(w: Writer, func: Func) -> None:
+    w.uleb(func.type_index)
+
+
+def _mem_type(w: Writer, mem: MemType) -> None:
+    _limits(w, mem.limits)
 
 
 def _table_type(w: Writer, table: TableType) -> None:
@@ -243,7 +256,7 @@ def _custom(custom: CustomSection) -> bytes:
 
 # --- immediates -----------------------------------------------------------------------------
 
-ImmWriter = Callable[[bytearray, object], None]
+ImmWriter = Callable[[bytearray, Any], None]
 
 
 def _u32(out: bytearray, value) -> None:
@@ -253,11 +266,6 @@ def _u32(out: bytearray, value) -> None:
 def _pair(out: bytearray, value) -> None:
     out += encode_uleb(value[0])
     out += encode_uleb(value[1])
-
-
-def _zero_byte(out: bytearray, value) -> None:
-    """A reserved memory index: one byte (always 0 in 2.0)."""
-    out.append(value)
 
 
 def _block_type(out: bytearray, bt: BlockType) -> None:
@@ -298,6 +306,22 @@ def _select_types(out: bytearray, types) -> None:
     out += bytes(types)
 
 
+def _byte(out: bytearray, value: int) -> None:
+    out.append(value)
+
+
+def _data_memory(out: bytearray, imm: tuple[int, int]) -> None:
+    """``memory.init``: a data index, then a reserved memory byte."""
+    _u32(out, imm[0])
+    out.append(imm[1])
+
+
+def _memory_memory(out: bytearray, imm: tuple[int, int]) -> None:
+    """``memory.copy``: two reserved memory bytes."""
+    out.append(imm[0])
+    out.append(imm[1])
+
+
 _IMM_WRITERS: dict[Imm, ImmWriter | None] = {
     Imm.NONE: None,
     Imm.BLOCKTYPE: _block_type,
@@ -309,16 +333,16 @@ _IMM_WRITERS: dict[Imm, ImmWriter | None] = {
     Imm.GLOBAL: _u32,
     Imm.TABLE: _u32,
     Imm.MEMARG: _pair,
-    Imm.MEMORY: _zero_byte,
+    Imm.MEMORY: _byte,  # a reserved memory index: one byte, 0 in 2.0
     Imm.I32: _signed(32),
     Imm.I64: _signed(64),
     Imm.F32: _float(4),
     Imm.F64: _float(8),
     Imm.SELECT_T: _select_types,
-    Imm.REFTYPE: lambda out, t: out.append(t),
-    Imm.DATA_MEMORY: lambda out, imm: (_u32(out, imm[0]), out.append(imm[1])),
+    Imm.REFTYPE: _byte,
+    Imm.DATA_MEMORY: _data_memory,
     Imm.DATA: _u32,
-    Imm.MEMORY_MEMORY: lambda out, imm: out.extend(bytes(imm)),
+    Imm.MEMORY_MEMORY: _memory_memory,
     Imm.ELEM_TABLE: _pair,
     Imm.ELEM: _u32,
     Imm.TABLE_TABLE: _pair,

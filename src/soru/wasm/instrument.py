@@ -400,6 +400,8 @@ def branch_targets(op: int, imm: object) -> tuple[int, ...]:
     if op in (BR, BR_IF):
         return (imm[0],)  # type: ignore[index]
     if op == BR_TABLE:
+        entries: tuple[tuple[int, int, int], ...]
+        default: tuple[int, int, int]
         entries, default = imm  # type: ignore[misc]
         return (*(e[0] for e in entries), default[0])
     return ()
