@@ -23,9 +23,10 @@ from pvm_kernels import (
     write,
 )
 
+from soru.encoding import inbox
 from soru.pvm.host_functions import HOST_FUNCTIONS
 from soru.pvm.reveals import RevealProvider, reveal_hash
-from soru.pvm.state import TickState
+from soru.pvm.state import StuckReason, TickState
 
 SETUP = [write("/v", b"hello"), write("/d", b"D"), write("/d/x", b"1")]
 """Durable storage every case starts from: /v = "hello", /d = "D" with a sub-key /d/x."""
@@ -495,3 +496,30 @@ def test_host_functions_follow_the_version():
     )
     assert state.durable.read_all("/log") is None
     assert state.stuck is not None
+
+
+def test_a_negative_max_size_crashes_the_pvm_for_good():
+    """Octez fails ``store_get_nth_key`` with a negative ``max_size`` by an uncaught
+    exception (an interpreter crash, terminal); soru is stuck with ``host function crash``."""
+    _, state, result = calls(keyed("store_get_nth_key", "/d", 0, SCRATCH, -1))
+    assert state.tick_state is TickState.STUCK
+    assert state.stuck is StuckReason.HOST_CRASH
+    assert result.ticks < 2 * state.max_nb_ticks
+    assert len(read_log(state)) == len(SETUP)  # the crashing call logged nothing
+
+
+def test_a_protocol_migration_upgrades_the_pvm_version():
+    """Protocol_migration messages move a 2.0.0 rollup to 2.0.0-r1 (Nairobi), then 2.0.0-r3
+    (Oxford), and never back; ``/readonly/wasm_version`` follows."""
+
+    def migrate(state, level, protocol):
+        message = inbox.ProtocolMigration(protocol).encode()
+        run_levels(build("reboot"), [[message]], state=state, first_level=level)
+        return state.version, state.durable.read_all("/readonly/wasm_version")
+
+    state, _ = run_levels(build("reboot"), [[]], version="2.0.0")
+    assert state.durable.read_all("/readonly/wasm_version") == b"2.0.0"
+    assert migrate(state, 2, "nairobi_017") == ("2.0.0-r1", b"2.0.0-r1")
+    assert migrate(state, 3, "oxford_018") == ("2.0.0-r3", b"2.0.0-r3")
+    assert migrate(state, 4, "nairobi_017") == ("2.0.0-r3", b"2.0.0-r3")
+    assert state.stuck is None

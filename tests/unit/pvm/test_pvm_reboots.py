@@ -8,11 +8,11 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from pvm_kernels import TICKS, build, external, run_levels, wasm
+from pvm_kernels import TICKS, build, external, keyed, run_levels, wasm
 
 from soru.encoding import inbox
 from soru.pvm import driver, vm
-from soru.pvm.state import InputMessage, TickState
+from soru.pvm.state import InputMessage, StuckReason, TickState
 from soru.tools.inputs_file import with_markers
 
 TESTDATA = Path(__file__).resolve().parents[4] / "shared" / "testdata" / "kernels"
@@ -135,3 +135,37 @@ def test_unread_inputs_are_dropped_at_the_yield():
     seen = list(struct.iter_unpack("<ii", state.durable.read_all("/seen")))
     assert seen == [(1, 0), (2, 0)]
     assert not state.inputs
+
+
+def _used_ticks(repeat: int, ticks: int) -> tuple[int, object]:
+    """Ticks a top-level call of the interpreter making ``repeat`` store_has calls spends
+    before Padding (Snapshot tick included), stepping one tick at a time."""
+    state = driver.originate(build("host_calls"), ticks_per_kernel_run=ticks)
+    message = external(keyed("store_has", "/k", repeat=repeat))
+    for counter, payload in enumerate(with_markers([message])):
+        vm.set_input(state, InputMessage(1, counter, payload))
+    vm.compute(state, ticks - state.tick)
+    assert state.tick_state is TickState.SNAPSHOT
+    start = state.tick
+    while state.tick_state is not TickState.PADDING:
+        if state.tick_state is TickState.STUCK:
+            return state.tick - start, state
+        vm.compute(state, 1)
+    return state.tick - start, state
+
+
+def test_a_kernel_run_may_use_every_tick_but_the_boundary():
+    """A call is ``ticks_per_kernel_run`` ticks and its last one is the boundary: the kernel
+    may compute for ``ticks_per_kernel_run − 1`` ticks, and one more is too many."""
+    big = 1 << 40
+    one, two, three = (_used_ticks(n, big)[0] for n in (1, 2, 3))
+    per_call = two - one
+    assert per_call > 0 and three - two == per_call  # linear in the number of calls
+    budget = 2000
+    fits = (budget - 1 - one) // per_call + 1  # the most calls that end before the boundary
+    used, state = _used_ticks(fits, budget)
+    assert used <= budget - 1 and state.tick_state is TickState.PADDING
+    assert used + per_call > budget - 1
+    _, state = _used_ticks(fits + 1, budget)
+    assert state.tick_state is TickState.STUCK and state.stuck is StuckReason.TOO_MANY_TICKS
+    assert state.tick == 2 * budget  # stuck at the boundary tick itself

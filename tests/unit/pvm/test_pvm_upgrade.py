@@ -6,7 +6,7 @@ that cannot be decoded, linked or initialised is replaced by the fallback kernel
 from __future__ import annotations
 
 import pytest
-from pvm_kernels import TICKS, build, external, run_levels
+from pvm_kernels import TICKS, build, external, run_levels, wasm
 
 from soru.pvm.state import TickState
 
@@ -62,6 +62,16 @@ INVALID = {
     "floats": lambda: build("floats"),
     "unknown import": lambda: build("unknown_import"),
     "truncated": lambda: build("upgraded")[:-7],
+    # init errors
+    "no memory": lambda: wasm('(module (func (export "kernel_run")))'),
+    "data out of bounds": lambda: wasm(
+        '(module (memory 1) (export "memory" (memory 0)) (data (i32.const 65535) "ab")'
+        ' (func (export "kernel_run")))'
+    ),
+    "start traps": lambda: wasm(
+        '(module (memory 1) (export "memory" (memory 0)) (func $start unreachable)'
+        ' (start $start) (func (export "kernel_run")))'
+    ),
 }
 
 
