@@ -1,0 +1,139 @@
+"""Single-tick proofs: the step from tick T to T+1, checked without the rest of the state.
+
+:func:`produce_proof` runs one tick lazily (``soru.pvm.lazy``) on a *recording* view of the
+state tree at tick T; the proof is the recorded partial tree, plus the input the tick
+consumed (an inbox message or revealed data), if any. :func:`verify_proof` rebuilds the
+partial tree and runs the *same* tick on it: its root is the state hash before, the tree
+after the tick gives the state hash after, and the state's input request is what layer 1
+checks the given input against (an inbox proof for a message, the reveal hash for data).
+Anything the tick touches outside the proof raises ``NotInProof``: the proof is invalid.
+
+Encoding, version 1 (strict: trailing bytes, unknown tags, oversized parts are errors)::
+
+    version u8 = 1
+    input tag u8: 0 none | 1 message (level u32 ‖ counter u64 ‖ u16 length ‖ payload)
+                | 2 reveal (u16 length ‖ data)
+    u32 length ‖ the Merkle proof (``soru.merkle.Proof``)
+
+A proof is at most :data:`MAX_PROOF_SIZE` bytes, the bound layer 1 accepts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from soru.base.errors import DecodeError, SoruError
+from soru.base.hashes import Hash
+from soru.encoding.reader import Reader
+from soru.encoding.writer import Writer
+from soru.merkle import Proof, Tree, record
+from soru.merkle.errors import MerkleError
+from soru.pvm import vm
+from soru.pvm.lazy import LazyPvmState, lazy_tick
+from soru.pvm.state import InputMessage, InputRequest
+
+PROOF_VERSION = 1
+MAX_PROOF_SIZE = 30_000
+MAX_INPUT_SIZE = 4096
+
+
+class InvalidProof(SoruError):
+    """A tick proof that does not check: malformed, incomplete, or for another step."""
+
+
+@dataclass(frozen=True, slots=True)
+class TickProof:
+    """The proof of one tick: the partial state tree it read, and the input it consumed."""
+
+    tree: Proof
+    message: InputMessage | None = None
+    reveal: bytes | None = None
+
+    def encode(self) -> bytes:
+        out = Writer().u8(PROOF_VERSION)
+        if self.message is not None:
+            m = self.message
+            out.u8(1).uint_be(m.level, 4).uint_be(m.counter, 8)
+            out.uint_be(len(m.payload), 2).raw(m.payload)
+        elif self.reveal is not None:
+            out.u8(2).uint_be(len(self.reveal), 2).raw(self.reveal)
+        else:
+            out.u8(0)
+        body = self.tree.encode()
+        return out.uint_be(len(body), 4).raw(body).getvalue()
+
+    @classmethod
+    def decode(cls, data: bytes) -> TickProof:
+        """Strict inverse of :meth:`encode`; raises :class:`InvalidProof`."""
+        if len(data) > MAX_PROOF_SIZE:
+            raise InvalidProof(f"a proof of {len(data)} bytes exceeds {MAX_PROOF_SIZE}")
+        try:
+            reader = Reader(data)
+            if reader.u8() != PROOF_VERSION:
+                raise InvalidProof("unknown proof version")
+            tag = reader.u8()
+            message = reveal = None
+            if tag == 1:
+                level, counter = reader.uint_be(4), reader.uint_be(8)
+                message = InputMessage(level, counter, _sized(reader))
+            elif tag == 2:
+                reveal = _sized(reader)
+            elif tag != 0:
+                raise InvalidProof(f"unknown input tag {tag}")
+            body = reader.read(reader.uint_be(4))
+            reader.expect_end("trailing bytes after the proof")
+            return cls(Proof.decode(body), message, reveal)
+        except (DecodeError, MerkleError) as exc:
+            raise InvalidProof(f"malformed proof: {exc}") from exc
+
+    @property
+    def size(self) -> int:
+        return len(self.encode())
+
+
+def _sized(reader: Reader) -> bytes:
+    size = reader.uint_be(2)
+    if size > MAX_INPUT_SIZE:
+        raise InvalidProof(f"an input of {size} bytes exceeds {MAX_INPUT_SIZE}")
+    return reader.read(size)
+
+
+def produce_proof(
+    tree: Tree, *, message: InputMessage | None = None, reveal: bytes | None = None
+) -> tuple[TickProof, Tree]:
+    """The proof of the tick from the state ``tree``, and the tree after that tick."""
+    recording, recorder = record(tree)
+    after = lazy_tick(recording, message=message, reveal=reveal)
+    proof = TickProof(recorder.proof(), message, reveal)
+    if proof.size > MAX_PROOF_SIZE:
+        raise InvalidProof(f"this tick's proof has {proof.size} bytes (over {MAX_PROOF_SIZE})")
+    return proof, after
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """What a valid proof establishes: the state hash before and after the tick, and the
+    input request of the state before (what the consumed input must answer)."""
+
+    before: Hash
+    after: Hash
+    input_request: InputRequest
+
+
+def verify_proof(proof: TickProof) -> Verified:
+    """Re-run the tick on the partial tree of ``proof``; raises :class:`InvalidProof`."""
+    try:
+        partial = proof.tree.tree()
+        before = partial.hash
+        request = vm.input_request(LazyPvmState(partial))  # type: ignore[arg-type]
+        after = lazy_tick(partial, message=proof.message, reveal=proof.reveal)
+    except InvalidProof:
+        raise
+    except (SoruError, ValueError, KeyError, IndexError) as exc:
+        raise InvalidProof(f"the tick does not replay on the proof: {exc}") from exc
+    wants_input = request.kind in ("initial", "first_after")
+    if (proof.message is not None) != wants_input:
+        raise InvalidProof(f"the input given does not match the request {request.kind}")
+    if (proof.reveal is not None) != (request.kind == "reveal"):
+        raise InvalidProof(f"the data given does not match the request {request.kind}")
+    return Verified(before, after.hash, request)
