@@ -523,3 +523,18 @@ def test_a_protocol_migration_upgrades_the_pvm_version():
     assert migrate(state, 3, "oxford_018") == ("2.0.0-r3", b"2.0.0-r3")
     assert migrate(state, 4, "nairobi_017") == ("2.0.0-r3", b"2.0.0-r3")
     assert state.stuck is None
+
+
+def test_a_malformed_reveal_gets_the_empty_preimage_of_the_well_known_hash():
+    """The PVM turns an undecodable ``reveal`` payload into a request for the well-known
+    hash, Blake2b-256 of nothing; the node answers it without a preimage file (Octez
+    ``interpreter.ml``: ``Reveal_raw_data hash when equal hash well_known_reveal_hash``)."""
+    layout = Layout()
+    garbage = layout.put(b"\x07garbage")
+    well_known = layout.put(reveal_hash(b""))
+    log, state, _ = calls(
+        host_call("reveal", *garbage, SCRATCH, 4096, data=layout.data),
+        host_call("reveal_preimage", *well_known, SCRATCH, 4096, data=layout.data),
+    )
+    assert [e.result for e in log] == [0, 0]
+    assert state.stuck is None
