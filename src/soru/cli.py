@@ -304,20 +304,85 @@ def cmd_pvm_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _pvm_state_at(args: argparse.Namespace):
+    from soru.tools import pvm_run
+
+    return pvm_run.state_at(
+        _read_file(args.kernel),
+        Path(args.inputs),
+        args.tick,
+        preimages=Path(args.preimages) if args.preimages else None,
+        rollup=args.rollup,
+        origination_level=args.origination_level,
+        ticks_per_kernel_run=args.ticks_per_kernel_run,
+    )
+
+
+def cmd_pvm_hash(args: argparse.Namespace) -> int:
+    from soru.pvm import layout
+
+    state, _ = _pvm_state_at(args)
+    print(layout.show_state_hash(layout.state_hash(state)))
+    return EXIT_OK
+
+
+def cmd_pvm_prove(args: argparse.Namespace) -> int:
+    from soru.pvm import layout
+    from soru.pvm.proof import produce_proof
+    from soru.pvm.state import InputMessage
+
+    state, pending = _pvm_state_at(args)
+    message = pending if isinstance(pending, InputMessage) else None
+    reveal = pending if isinstance(pending, bytes) else None
+    proof, _ = produce_proof(layout.state_tree(state), message=message, reveal=reveal)
+    data = proof.encode()
+    Path(args.output).write_bytes(data)
+    step = f"tick {args.tick} -> {args.tick + 1}"
+    print(f"proof of {step}: {len(data)} bytes, written to {args.output}")
+    return EXIT_OK
+
+
+def cmd_pvm_verify(args: argparse.Namespace) -> int:
+    from soru.pvm import layout
+    from soru.pvm.proof import TickProof, verify_proof
+
+    data = _read_file(args.proof)
+    verified = verify_proof(TickProof.decode(data))
+    before, after = layout.show_state_hash(verified.before), layout.show_state_hash(verified.after)
+    print(json.dumps({"before": before, "after": after, "size": len(data)}))
+    return EXIT_OK
+
+
+def _state_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--kernel", required=True, help="the kernel (.wasm)")
+    command.add_argument("--inputs", required=True, help="inbox file (Octez debugger JSON format)")
+    command.add_argument("--preimages", help="directory of reveal preimages (files named by hash)")
+    command.add_argument("--rollup", default="sr163Lv22CdE8QagCwf48PWDTquk6isQwv57")
+    command.add_argument("--origination-level", type=int, default=0)
+    command.add_argument("--ticks-per-kernel-run", type=_positive_int, default=None)
+
+
 def _add_pvm_commands(subparsers) -> None:
     pvm = subparsers.add_parser("pvm", help="the wasm_2_0_0 PVM: run kernels over inboxes")
     commands = pvm.add_subparsers(title="commands", metavar="COMMAND")
     pvm.set_defaults(handler=lambda _args: _usage(pvm))
     run = commands.add_parser("run", help="run a kernel over an inbox file, level by level")
-    run.add_argument("--kernel", required=True, help="the kernel (.wasm)")
-    run.add_argument("--inputs", required=True, help="inbox file (Octez debugger JSON format)")
-    run.add_argument("--preimages", help="directory of reveal preimages (files named by hash)")
-    run.add_argument("--rollup", default="sr163Lv22CdE8QagCwf48PWDTquk6isQwv57")
-    run.add_argument("--origination-level", type=int, default=0)
-    run.add_argument("--ticks-per-kernel-run", type=_positive_int, default=None)
+    _state_arguments(run)
     run.add_argument("--json", action="store_true", help="one JSON line per level")
     run.add_argument("--dump-durable", action="store_true", help="print every durable value")
     run.set_defaults(handler=cmd_pvm_run)
+    hash_ = commands.add_parser("hash", help="the state hash at a tick")
+    _state_arguments(hash_)
+    hash_.add_argument("--tick", type=int, required=True)
+    hash_.set_defaults(handler=cmd_pvm_hash)
+    prove = commands.add_parser("prove", help="prove the step from tick T to T+1")
+    _state_arguments(prove)
+    prove.add_argument("--tick", type=int, required=True)
+    prove.add_argument("-o", "--output", required=True, help="file to write the proof to")
+    prove.set_defaults(handler=cmd_pvm_prove)
+    verify = commands.add_parser("verify", help="check a tick proof; prints before/after/size")
+    verify.add_argument("proof")
+    verify.set_defaults(handler=cmd_pvm_verify)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -3,18 +3,26 @@
 :func:`originate` makes the genesis state of a kernel; :func:`run_level` feeds one level's
 messages (markers included), computes until the PVM asks for the next input, and answers
 every reveal on the way from a :class:`~soru.pvm.reveals.RevealProvider`.
+
+Two engines reach the same states: ``"interpreter"`` runs every tick on soru's machine;
+``"wasmtime"`` runs each whole top-level call that starts at Snapshot with the fast engine
+(:mod:`soru.pvm.fast`) when the budget covers the call, and the interpreter for the rest
+(loading, padding, collecting inputs, and any call the fast engine defers).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from soru.pvm import constants, vm
+from soru.base.errors import SoruError
+from soru.pvm import constants, fast, vm
 from soru.pvm.durable import Durable
 from soru.pvm.reveals import RevealProvider
-from soru.pvm.state import InputMessage, PvmState
+from soru.pvm.state import InputMessage, PvmState, TickState
 
 STEP_BUDGET = 1 << 62
+
+ENGINES = ("interpreter", "wasmtime")
 
 
 def originate(
@@ -41,33 +49,91 @@ class LevelResult:
     debug: tuple[bytes, ...]
 
 
-def settle(state: PvmState, reveals: RevealProvider, budget: int = STEP_BUDGET) -> int:
-    """Compute (answering reveals) until the PVM needs an inbox message; returns ticks."""
+def settle(
+    state: PvmState,
+    reveals: RevealProvider,
+    budget: int = STEP_BUDGET,
+    *,
+    engine: str = "interpreter",
+) -> int:
+    """Compute (answering reveals) until the PVM needs an inbox message, or ``budget`` ticks
+    are made; returns ticks. ``engine`` is one of :data:`ENGINES`."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}, not one of {', '.join(ENGINES)}")
     start = state.tick
     while state.tick - start < budget:
         request = vm.input_request(state)
+        left = budget - (state.tick - start)
         if request.kind == "reveal":
             vm.reveal_step(state, reveals.answer(request.reveal))
         elif request.kind == "none":
-            vm.compute(state, budget - (state.tick - start))
+            if engine == "wasmtime":
+                if (
+                    state.tick_state is TickState.SNAPSHOT
+                    and left > state.ticks_to_snapshot  # the call's ticks, boundary included
+                    and fast.run_top_level_call(state, reveals) is not fast.DEFERRED
+                ):
+                    continue
+                # no further than this call's boundary: a reboot's Snapshot comes back here
+                left = min(left, max(1, state.ticks_to_snapshot + 1))
+            vm.compute(state, left)
         else:
             break
     return state.tick - start
 
 
 def run_level(
-    state: PvmState, level: int, messages: list[bytes], reveals: RevealProvider
+    state: PvmState,
+    level: int,
+    messages: list[bytes],
+    reveals: RevealProvider,
+    *,
+    engine: str = "interpreter",
 ) -> LevelResult:
-    """Feed ``messages`` (a whole level, markers included) and settle."""
+    """Feed ``messages`` (a whole level, markers included) and settle (with ``engine``)."""
     start = state.tick
     debug_start = len(state.debug_log)
     for counter, payload in enumerate(messages):
-        settle(state, reveals)
+        settle(state, reveals, engine=engine)
         vm.set_input(state, InputMessage(level, counter, payload))
-    settle(state, reveals)
+    settle(state, reveals, engine=engine)
     return LevelResult(
         level,
         state.tick - start,
         tuple(state.outboxes.get(level, ())),
         tuple(state.debug_log[debug_start:]),
     )
+
+
+class InboxExhausted(SoruError):
+    """The inbox ran out before the requested tick."""
+
+
+def advance_to(
+    state: PvmState,
+    tick: int,
+    messages: list[tuple[int, int, bytes]],
+    reveals: RevealProvider,
+) -> InputMessage | bytes | None:
+    """Advance ``state`` to exactly ``tick`` (consuming ``messages``, a queue of (level,
+    counter, payload)); returns the input the *next* tick needs (a message or revealed data),
+    or None when it computes. Raises :class:`InboxExhausted` if the messages run out first."""
+    while True:
+        request = vm.input_request(state)
+        if request.kind == "reveal":
+            data = reveals.answer(request.reveal)
+            if state.tick >= tick:
+                return data
+            vm.reveal_step(state, data)
+        elif request.kind != "none":
+            if not messages:
+                raise InboxExhausted(f"the inbox ends at tick {state.tick}, before {tick}")
+            message = InputMessage(*messages[0])
+            if state.tick >= tick:
+                return message
+            messages.pop(0)
+            vm.set_input(state, message)
+        elif state.tick >= tick:
+            return None
+        else:
+            vm.compute(state, tick - state.tick)

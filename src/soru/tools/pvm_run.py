@@ -78,3 +78,28 @@ def durable_values(durable: Durable) -> dict[str, str]:
         if path and path[-1] == "@"
     )
     return {key: (durable.read_all(key) or b"").hex() for key in keys}
+
+
+def state_at(
+    kernel: bytes,
+    inputs: Path,
+    tick: int,
+    *,
+    preimages: Path | None = None,
+    rollup: str = DEFAULT_ROLLUP,
+    origination_level: int = 0,
+    ticks_per_kernel_run: int | None = None,
+) -> tuple[PvmState, object]:
+    """The state at ``tick`` of ``kernel`` over the inbox file, and the input its next tick
+    needs (an inbox message, revealed data, or None)."""
+    levels = load_levels(inputs, rollup)
+    reveals = RevealProvider(preimages, RollupAddress.of_b58(rollup).digest, origination_level)
+    options = {} if ticks_per_kernel_run is None else {"ticks_per_kernel_run": ticks_per_kernel_run}
+    state = driver.originate(kernel, **options)  # type: ignore[arg-type]
+    queue = [
+        (origination_level + offset, counter, payload)
+        for offset, messages in enumerate(levels, 1)
+        for counter, payload in enumerate(with_markers(messages))
+    ]
+    pending = driver.advance_to(state, tick, queue, reveals)
+    return state, pending
