@@ -146,3 +146,21 @@ def test_a_wrong_input_changes_the_step() -> None:
 
 
 _PROOF = _a_proof() if SHARED.exists() else None
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="shared kernels not present")
+def test_output_proofs() -> None:
+    from soru.pvm.proof import OutputProof, produce_output_proof, verify_output_proof
+
+    state = driver.originate((SHARED / "echo.wasm").read_bytes(), ticks_per_kernel_run=TICKS)
+    driver.run_level(state, 1, with_markers([external(b"one"), external(b"two")]), NO_REVEALS)
+    tree = layout.state_tree(state)
+    proof = OutputProof.decode(produce_output_proof(tree, 1, 1).encode())
+    assert proof.message == b"two" and verify_output_proof(proof) == tree.hash
+    forged = OutputProof(1, 1, b"three", proof.tree)
+    with pytest.raises(InvalidProof):
+        verify_output_proof(forged)
+    with pytest.raises(InvalidProof):
+        verify_output_proof(OutputProof(1, 0, b"two", proof.tree))  # another place
+    with pytest.raises(InvalidProof):
+        produce_output_proof(tree, 1, 2)
