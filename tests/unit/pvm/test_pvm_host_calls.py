@@ -45,11 +45,6 @@ def calls(*messages: bytes, reveals=None, setup=SETUP, **options):
     return log[len(setup) :], state, results[0]
 
 
-def result_of(message: bytes, **options) -> int:
-    (logged,), _state, _result = calls(message, **options)
-    return logged.result
-
-
 def test_the_interpreter_reaches_every_host_function():
     assert HOST_CALL_NAMES == tuple(spec.name for spec in HOST_FUNCTIONS)
     assert len(HOST_CALL_NAMES) == 19
@@ -137,6 +132,7 @@ def test_read_input():
     assert first.result == len(following)
     assert first.dump[:8] == (1).to_bytes(4, "little") + (6).to_bytes(4, "little")
     assert first.dump[64:] == following
+    # five bytes written; the sixth is still the previous message's
     assert (truncated.result, truncated.dump) == (5, b"\x01trun" + following[5:6])
     assert [e.result for e in errors] == [-6, -6, -6, 0]
 
