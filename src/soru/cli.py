@@ -289,6 +289,7 @@ def cmd_pvm_run(args: argparse.Namespace) -> int:
         rollup=args.rollup,
         origination_level=args.origination_level,
         ticks_per_kernel_run=args.ticks_per_kernel_run,
+        engine=args.engine,
     ):
         if args.json:
             print(report.to_json(), flush=True)
@@ -368,6 +369,13 @@ def _add_pvm_commands(subparsers) -> None:
     pvm.set_defaults(handler=lambda _args: _usage(pvm))
     run = commands.add_parser("run", help="run a kernel over an inbox file, level by level")
     _state_arguments(run)
+    run.add_argument(
+        "--engine",
+        choices=("interpreter", "wasmtime"),
+        default="interpreter",
+        help="run each kernel_run tick by tick, or on wasmtime counting the same ticks "
+        "(same states; the interpreter where wasmtime cannot decide)",
+    )
     run.add_argument("--json", action="store_true", help="one JSON line per level")
     run.add_argument("--dump-durable", action="store_true", help="print every durable value")
     run.set_defaults(handler=cmd_pvm_run)

@@ -50,15 +50,17 @@ def run(
     rollup: str = DEFAULT_ROLLUP,
     origination_level: int = 0,
     ticks_per_kernel_run: int | None = None,
+    engine: str = "interpreter",
 ) -> Iterator[tuple[PvmState, LevelReport]]:
-    """Run ``kernel`` over the levels of ``inputs``; yields the state after each level."""
+    """Run ``kernel`` over the levels of ``inputs``; yields the state after each level.
+    ``engine`` is ``"interpreter"`` or ``"wasmtime"`` (``driver.ENGINES``: same states)."""
     levels = load_levels(inputs, rollup)
     reveals = RevealProvider(preimages, RollupAddress.of_b58(rollup).digest, origination_level)
     options = {} if ticks_per_kernel_run is None else {"ticks_per_kernel_run": ticks_per_kernel_run}
     state = driver.originate(kernel, collect_debug=True, **options)  # type: ignore[arg-type]
     for offset, messages in enumerate(levels, 1):
         level = origination_level + offset
-        result = driver.run_level(state, level, with_markers(messages), reveals)
+        result = driver.run_level(state, level, with_markers(messages), reveals, engine=engine)
         report = LevelReport(
             level,
             state.tick,

@@ -541,3 +541,18 @@ def test_the_memory_adapter_behaves_as_a_bytearray():
     assert len(adapter) == 2 * 65536
     adapter[100000:100003] = b"abc"
     assert adapter[99999:100004] == b"\x00abc\x00"
+
+
+def test_soru_pvm_run_engine_option(tmp_path, capsys):
+    from soru.cli import main
+
+    kernel, inputs = tmp_path / "kernel.wasm", tmp_path / "inputs.json"
+    kernel.write_bytes(build("reboot"))
+    inputs.write_text('[[{"external": "0103000000"}], [], [{"external": "00"}]]')
+    outputs = []
+    for engine in driver.ENGINES:
+        arguments = ["pvm", "run", "--kernel", str(kernel), "--inputs", str(inputs)]
+        code = main([*arguments, "--json", "--dump-durable", "--engine", engine])
+        assert code == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1] and outputs[0].count("state_hash") == 3
