@@ -58,7 +58,7 @@ from hypothesis import strategies as st
 from soru.wasm import opcodes
 from soru.wasm.errors import Exhaustion, Trap
 from soru.wasm.exec import ticks as tick_costs
-from soru.wasm.exec.machine import Machine, RunStatus, Suspend
+from soru.wasm.exec.machine import CallSuspended, Machine, RunStatus, Suspend
 from soru.wasm.runtime import HostContinuation, HostFunc, WasmFunc
 from soru.wasm.syntax import (
     BlockType,
@@ -705,12 +705,14 @@ def run_straight(module: Module, args: list[int], depth_limit: int) -> tuple:
         instance = machine.instantiate(module, host_imports())
     except (Trap, Exhaustion):
         return _outcome(machine, "init"), _state(machine)
-    if machine.status is RunStatus.SUSPENDED:  # the start function awaits an answer
+    except CallSuspended as suspended:  # the start function awaits an answer
+        assert suspended.instance is not None
+        instance = suspended.instance
         if drive(machine, [HUGE]) is RunStatus.TRAPPED:
             return _outcome(machine, "init"), _state(machine)
     try:
         machine.invoke(instance.export("main"), args)
-    except (Trap, Exhaustion):
+    except (Trap, Exhaustion, CallSuspended):
         pass
     if machine.status is RunStatus.SUSPENDED:
         drive(machine, [HUGE])

@@ -123,7 +123,11 @@ class Machine:
         instance, entry = self.allocate(module, imports)
         if entry is not None:
             self.begin_code(entry)
-            self._finish()
+            try:
+                self._finish()
+            except CallSuspended as suspended:
+                suspended.instance = instance  # finish it with answer() and run()
+                raise
         return instance
 
     def allocate(
@@ -264,7 +268,10 @@ class Machine:
 
 class CallSuspended(SoruError):
     """``invoke``/``instantiate`` reached a host call that waits for outside data (a PVM
-    reveal); the machine is SUSPENDED and can be finished with ``answer`` and ``run``."""
+    reveal); the machine is SUSPENDED and can be finished with ``answer`` and ``run``.
+    From ``instantiate``, ``instance`` is the instance being initialised."""
+
+    instance: Instance | None = None
 
 
 class TickLimit(SoruError):
