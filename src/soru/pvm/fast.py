@@ -139,8 +139,9 @@ class Outcome(Enum):
 DEFERRED = Outcome.DEFERRED
 
 STATS: Counter[str] = Counter()
-"""Outcomes of :func:`run_top_level_call` in this process, by outcome and, for deferrals,
-``"deferred: <reason>"`` (for tests, benchmarks and the curious)."""
+"""What :func:`run_top_level_call` did in this process: calls by outcome, deferrals also by
+``"deferred: <reason>"``, and ``"ticks"``, the ticks of the calls it decided (from Snapshot
+to where it left the state) — for tests, benchmarks and the curious."""
 
 
 # --- wasmtime: one engine, one linker with every host function --------------------------------
@@ -466,6 +467,7 @@ def run_top_level_call(s: PvmState, reveals: RevealProvider | None = None) -> Ou
             f"the fast engine starts a top-level call at Snapshot, not {s.tick_state.value}"
         )
     snapshot = _Snapshot(s)
+    start = s.tick
     try:
         outcome = _run(s, reveals)
     except _Defer as defer:
@@ -482,6 +484,7 @@ def run_top_level_call(s: PvmState, reveals: RevealProvider | None = None) -> Ou
         snapshot.restore(s)
         raise
     STATS[outcome.value] += 1
+    STATS["ticks"] += s.tick - start
     return outcome
 
 
@@ -520,7 +523,7 @@ def _run(s: PvmState, reveals: RevealProvider | None) -> Outcome:
         if session.ticks + 1 > budget:  # the enter tick is past the boundary
             return _out_of_ticks(s, TickState.INIT)
         session.ticks += 1
-        vm._save_fallback(s, kernel)
+        vm._save_fallback(s)
         ended = _guarded(session, c.KERNEL_ENTRY)
     finally:
         _ACTIVE.session = None
