@@ -466,6 +466,10 @@ def run_top_level_call(s: PvmState, reveals: RevealProvider | None = None) -> Ou
         raise vm.PvmError(
             f"the fast engine starts a top-level call at Snapshot, not {s.tick_state.value}"
         )
+    if not isinstance(s, PvmState):  # e.g. a state read lazily from a tree, for a proof
+        STATS["deferred: not a PvmState"] += 1
+        STATS[DEFERRED.value] += 1
+        return DEFERRED
     snapshot = _Snapshot(s)
     start = s.tick
     try:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -102,15 +103,44 @@ def link_imports(module: Module, hosts: dict[str, HostFunc]) -> dict[tuple[str, 
     return resolved
 
 
+class NoKernelRun(LinkError):
+    """The module exports no function ``kernel_run`` of type ``[] -> []``: the PVM is stuck
+    for good, fallback kernel or not (Octez's ``Invalid_module``)."""
+
+
 def check_entry(module: Module, instance: Instance) -> None:
-    """The Init checks: exactly one memory, and ``kernel_run`` a function ``[] -> []``."""
+    """The Init checks: exactly one memory, exported as memory 0 (an init error otherwise),
+    and ``kernel_run`` a function ``[] -> []`` (:class:`NoKernelRun` otherwise)."""
     if len(instance.mems) != 1:
         raise LinkError(f"a kernel needs exactly one memory, it has {len(instance.mems)}")
+    if not any(e.kind == ExternKind.MEMORY and e.index == 0 for e in module.exports):
+        raise LinkError("the module must export memory 0")
     entry = next((e for e in module.exports if e.name == constants.KERNEL_ENTRY), None)
     if entry is None or entry.kind != ExternKind.FUNC:
-        raise LinkError("the kernel exports no function kernel_run")
+        raise NoKernelRun("no kernel_run function exported")
     if instance.funcs[entry.index].type != FuncType((), ()):
-        raise LinkError("kernel_run must have type [] -> []")
+        raise NoKernelRun("kernel_run must have type [] -> []")
+
+
+class HostCallDuringInit(Trap):
+    """A host function called while the module initialises (its start function): an init
+    error, as in Octez ("host functions must not access memory during initialisation")."""
+
+
+def guard_init(hosts: dict[str, HostFunc], phase: Callable[[], Phase]) -> dict[str, HostFunc]:
+    """The host functions, refusing to run while ``phase()`` is the init program."""
+
+    def guarded(host: HostFunc) -> HostFunc:
+        fn = host.fn
+
+        def call(caller, args):
+            if phase() is Phase.INIT_PROGRAM:
+                raise HostCallDuringInit("host functions must not run during initialisation")
+            return fn(caller, args)
+
+        return HostFunc(host.type, call, host.name)
+
+    return {name: guarded(host) for name, host in hosts.items()}
 
 
 @dataclass(slots=True)
@@ -142,7 +172,9 @@ class KernelRun:
     def finish_link(self, env, version: str) -> str | None:
         assert self.decoded is not None and self.decoded.module is not None
         try:
-            hosts = host_functions(env, version, debug=env.collect_debug)
+            hosts = guard_init(
+                host_functions(env, version, debug=env.collect_debug), lambda: self.phase
+            )
             self.imports = link_imports(self.decoded.module, hosts)
         except LinkError as exc:
             return f"LinkError: {exc}"
@@ -170,6 +202,8 @@ class KernelRun:
         assert self.machine is not None and self.instance is not None
         try:
             check_entry(self.decoded.module, self.instance)
+        except NoKernelRun:
+            raise
         except LinkError as exc:
             return f"LinkError: {exc}"
         self.machine.start(self.instance.exports[constants.KERNEL_ENTRY], [])  # type: ignore[arg-type]

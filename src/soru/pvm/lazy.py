@@ -29,7 +29,7 @@ from soru.merkle.chunked import chunked_length, read_chunked_range, write_chunke
 from soru.pvm import constants, layout
 from soru.pvm.durable import Durable
 from soru.pvm.host_functions import RevealRequest, host_functions
-from soru.pvm.kernel import Phase
+from soru.pvm.kernel import Phase, guard_init
 from soru.pvm.state import InputMessage, StuckReason, TickState
 from soru.wasm.exec.context import Ctx
 from soru.wasm.exec.machine import FACTORIES, HALT, RESUME, Machine, RunStatus
@@ -428,7 +428,7 @@ class LazyKernelRun:
     @property
     def instance(self) -> LazyModule | None:
         if self._module is None and self.cell.tree.has(("wasm", "machine")):
-            hosts = host_functions(self.state, self.state.version)
+            hosts = guard_init(host_functions(self.state, self.state.version), lambda: self.phase)
             self._module = LazyModule(self.cell, hosts)
         return self._module
 

@@ -42,12 +42,17 @@ class TickState(Enum):
 
 
 class StuckReason(Enum):
-    """Why the PVM is stuck. The first three are recoverable: the PVM goes on to Padding and
-    tries the kernel again at the next level; the others are terminal."""
+    """Why the PVM is stuck. The first three last one tick: the next tick restores the
+    fallback kernel (and pads to the boundary) or, without one, is stuck for good with the
+    matching ``NO_FALLBACK_*`` reason. All others are terminal (as in Octez)."""
 
     DECODE_ERROR = "decode error"
     LINK_ERROR = "link error"
     INIT_ERROR = "init error"
+    NO_FALLBACK_DECODE = "no fallback kernel: decode error"
+    NO_FALLBACK_LINK = "no fallback kernel: link error"
+    NO_FALLBACK_INIT = "no fallback kernel: init error"
+    INVALID_MODULE = "invalid module: no kernel_run function exported"
     TOO_MANY_TICKS = "too many ticks"
     CALL_STACK_EXHAUSTED = "call stack exhausted"
     HOST_CRASH = "host function crash"

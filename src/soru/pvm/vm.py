@@ -22,7 +22,7 @@ from __future__ import annotations
 from soru.encoding.inbox import TAG_EOL, TAG_INTERNAL, TAG_MIGRATION, TAG_SOL
 from soru.pvm import constants as c
 from soru.pvm.host_functions import HostCrash, RevealRequest, answer_reveal
-from soru.pvm.kernel import KernelRun, Phase
+from soru.pvm.kernel import KernelRun, NoKernelRun, Phase
 from soru.pvm.state import (
     NO_INPUT,
     InputMessage,
@@ -113,8 +113,8 @@ def _advance(s: PvmState, budget: int) -> int:
         n = min(budget, s.ticks_to_snapshot)
         s.tick += n
         return n
-    if state is TickState.STUCK:  # recoverable: give up this call, wait for the boundary
-        s.tick_state, s.kernel = TickState.PADDING, None
+    if state is TickState.STUCK:  # the tick after a loading failure
+        _recover(s)
         s.tick += 1
         return 1
     if state is TickState.SNAPSHOT:
@@ -144,10 +144,14 @@ def _advance_kernel(s: PvmState, budget: int) -> int:
     elif phase is Phase.ALLOCATE:
         error = run.allocate()
     else:
-        error = run.enter()
+        try:
+            error = run.enter()
+        except NoKernelRun:
+            _stuck(s, StuckReason.INVALID_MODULE)
+            return 1
         if error is None:
             s.tick_state = TickState.EVAL
-            _save_fallback(s, run.kernel)
+            _save_fallback(s)
     if error is not None:
         _kernel_failure(s, phase)
     return 1
@@ -186,28 +190,48 @@ def _end_of_call(s: PvmState) -> None:
 
 
 def _kernel_failure(s: PvmState, phase: Phase) -> None:
-    """Decode, link or init failed: restore the fallback kernel, or be stuck (recoverable)."""
-    fallback = s.durable.read_all(c.FALLBACK_KERNEL_PATH)
-    current = s.durable.read_all(c.KERNEL_BOOT_PATH)
-    s.kernel = None
-    if fallback is not None and fallback != current:
-        s.durable.copy(c.FALLBACK_KERNEL_PATH, c.KERNEL_BOOT_PATH)
-        s.durable.write_all(c.UPGRADE_ERROR_PATH, b"", edit_readonly=True)
-        s.tick_state = TickState.PADDING
-        return
+    """Decode, link or init failed: stuck with the cause, for this tick (see _recover)."""
     reason = {
         Phase.DECODE: StuckReason.DECODE_ERROR,
         Phase.LINK: StuckReason.LINK_ERROR,
     }.get(phase, StuckReason.INIT_ERROR)
-    s.tick_state, s.stuck = TickState.STUCK, reason
+    s.tick_state, s.stuck, s.kernel = TickState.STUCK, reason, None
+
+
+_NO_FALLBACK = {
+    StuckReason.DECODE_ERROR: StuckReason.NO_FALLBACK_DECODE,
+    StuckReason.LINK_ERROR: StuckReason.NO_FALLBACK_LINK,
+    StuckReason.INIT_ERROR: StuckReason.NO_FALLBACK_INIT,
+}
+
+
+def _hash_of(durable, key: str):
+    """The Merkle hash of a durable key (None if absent): equal iff the contents are."""
+    return durable.subtree_hash(key) if durable.exists(key) else None
+
+
+def _recover(s: PvmState) -> None:
+    """The tick after a loading failure: restore a fallback kernel different from the one
+    that failed (its hash is compared, not its bytes) and pad to the boundary; without one,
+    the PVM is stuck for good (Octez's ``No_fallback_kernel``)."""
+    durable = s.durable
+    fallback = _hash_of(durable, c.FALLBACK_KERNEL_PATH)
+    if fallback is not None and fallback != _hash_of(durable, c.KERNEL_BOOT_PATH):
+        durable.copy(c.FALLBACK_KERNEL_PATH, c.KERNEL_BOOT_PATH)
+        durable.write_all(c.UPGRADE_ERROR_PATH, b"", edit_readonly=True)
+        s.tick_state, s.stuck = TickState.PADDING, None
+        return
+    assert s.stuck is not None
+    s.stuck = _NO_FALLBACK[s.stuck]
 
 
 def _stuck(s: PvmState, reason: StuckReason) -> None:
     s.tick_state, s.stuck, s.kernel = TickState.STUCK, reason, None
 
 
-def _save_fallback(s: PvmState, kernel: bytes) -> None:
-    if s.durable.read_all(c.FALLBACK_KERNEL_PATH) != kernel:
+def _save_fallback(s: PvmState) -> None:
+    """The kernel initialised: it becomes the fallback kernel (an O(1) subtree copy)."""
+    if _hash_of(s.durable, c.FALLBACK_KERNEL_PATH) != _hash_of(s.durable, c.KERNEL_BOOT_PATH):
         s.durable.copy(c.KERNEL_BOOT_PATH, c.FALLBACK_KERNEL_PATH, edit_readonly=True)
 
 

@@ -58,6 +58,8 @@ def _message(entry: object, rollup: str, where: str) -> bytes:
                 RollupAddress.of_b58(entry.get("destination", rollup)).digest,
             )
             return transfer.encode()
+    except InputsFileError:
+        raise
     except (ValueError, TypeError, SoruError) as exc:
         raise InputsFileError(f"{where}: {exc}") from exc
     raise InputsFileError(f"{where}: expected 'external', 'payload' or 'raw'")

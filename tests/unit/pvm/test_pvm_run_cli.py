@@ -189,11 +189,6 @@ def test_a_message_of_exactly_4096_bytes_is_accepted(tmp_path):
     assert len(first) == len(second) == 4096
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="inputs_file._message re-wraps its own InputsFileError for a 'raw' message that "
-    "is too large: 'level 0, message 0: level 0, message 0: 4097 bytes exceed 4096'",
-)
 def test_the_error_names_the_level_and_message_once(tmp_path):
     path = tmp_path / "inputs.json"
     path.write_text(json.dumps([[{"raw": "01" + "aa" * 4096}]]))

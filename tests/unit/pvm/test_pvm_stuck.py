@@ -2,7 +2,7 @@
 on (``kernels/trap.wat``); a kernel_run that never ends (``loop.wat``) or exhausts the call
 stack (``recursion.wat``) is stuck for good; a kernel that cannot be loaded never raises out
 of the PVM. Where soru and Octez (``src/lib_scoru_wasm/wasm_vm.ml``, ``test/test_init.ml``)
-disagree, the test states Octez's behaviour and is marked xfail."""
+disagree, the test states Octez's behaviour (they all agree now)."""
 
 from __future__ import annotations
 
@@ -109,9 +109,9 @@ def test_an_unloadable_kernel_never_raises_out_of_the_pvm(name):
 @pytest.mark.parametrize(
     ("name", "reason"),
     [
-        ("not wasm", StuckReason.DECODE_ERROR),
-        ("floats", StuckReason.DECODE_ERROR),
-        ("unknown import", StuckReason.LINK_ERROR),
+        ("not wasm", StuckReason.NO_FALLBACK_DECODE),
+        ("floats", StuckReason.NO_FALLBACK_DECODE),
+        ("unknown import", StuckReason.NO_FALLBACK_LINK),
     ],
 )
 def test_the_phase_that_refused_the_kernel(name, reason):
@@ -119,13 +119,6 @@ def test_the_phase_that_refused_the_kernel(name, reason):
     assert state.stuck is reason
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Octez: with no fallback kernel a decode/link/init error becomes the terminal "
-    "Stuck (No_fallback_kernel cause) on the next tick (wasm_vm.ml; test_init.ml expects "
-    "No_fallback_decode/_init/_kernel); soru goes back to Padding and retries the kernel "
-    "every level (2 × ticks_per_kernel_run per level, tick_state collect)",
-)
 @pytest.mark.parametrize("name", sorted(UNLOADABLE))
 def test_an_unloadable_kernel_without_fallback_is_stuck_for_good(name):
     state, (first, second) = run_levels(UNLOADABLE[name](), [[], [external(b"x")]])
@@ -135,24 +128,12 @@ def test_an_unloadable_kernel_without_fallback_is_stuck_for_good(name):
     assert vm.input_request(state).kind == "first_after"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Octez requires memory 0 to be exported (init_step ~check_module_exports:"
-    "Exports_memory_0: 'Module must export memory 0'); soru's check_entry only counts "
-    "memories, so the kernel runs",
-)
 def test_a_kernel_that_does_not_export_its_memory_does_not_run():
     state, (first,) = run_levels(build("no_memory_export"), [[]])
     assert first.outbox == ()
     assert state.stuck is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Octez refuses host calls during initialisation ('host functions must not "
-    "access memory during initialisation', an init error; test_init.ml "
-    "test_host_func_start_restriction); soru's Init program runs the host call",
-)
 def test_a_host_call_in_the_start_function_is_an_init_error():
     state, (first,) = run_levels(build("start_host_call"), [[]])
     assert first.outbox == ()

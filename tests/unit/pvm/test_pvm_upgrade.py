@@ -107,12 +107,6 @@ def test_an_upgrade_then_a_failed_upgrade_falls_back_to_the_new_kernel():
     assert state.durable.read_all(UPGRADE_ERROR) == b""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="soru treats a kernel without kernel_run as an init error and restores the "
-    "fallback; Octez (wasm_vm.ml, Init IK_Stop) is stuck for good with Invalid_state "
-    "'Invalid_module: no `kernel_run` function exported', fallback or not",
-)
 def test_an_upgrade_to_a_kernel_without_kernel_run_is_stuck_for_good():
     state, _ = run_levels(build("upgrade"), [[external(build("no_kernel_run"))]])
     assert state.tick_state is TickState.STUCK
