@@ -117,7 +117,8 @@ def advance_to(
 ) -> InputMessage | bytes | None:
     """Advance ``state`` to exactly ``tick`` (consuming ``messages``, a queue of (level,
     counter, payload)); returns the input the *next* tick needs (a message or revealed data),
-    or None when it computes. Raises :class:`InboxExhausted` if the messages run out first."""
+    or None when it computes or the inbox has no more. Raises :class:`InboxExhausted` if the
+    messages run out before ``tick``."""
     while True:
         request = vm.input_request(state)
         if request.kind == "reveal":
@@ -126,13 +127,11 @@ def advance_to(
                 return data
             vm.reveal_step(state, data)
         elif request.kind != "none":
+            if state.tick >= tick:  # the next tick takes the next message, if there is one
+                return InputMessage(*messages[0]) if messages else None
             if not messages:
                 raise InboxExhausted(f"the inbox ends at tick {state.tick}, before {tick}")
-            message = InputMessage(*messages[0])
-            if state.tick >= tick:
-                return message
-            messages.pop(0)
-            vm.set_input(state, message)
+            vm.set_input(state, InputMessage(*messages.pop(0)))
         elif state.tick >= tick:
             return None
         else:
