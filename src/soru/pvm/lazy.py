@@ -276,7 +276,8 @@ class _Indexed:
     """A sequence whose items are made on demand by ``make(i)`` (and then kept)."""
 
     def __init__(self, make: Callable[[int], Any], size: Callable[[], int] | None = None):
-        self.make, self.size, self.items = make, size, {}
+        self.make, self.size = make, size
+        self.items: dict[int, Any] = {}
 
     def __len__(self) -> int:
         if self.size is None:
