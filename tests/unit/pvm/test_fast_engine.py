@@ -438,6 +438,19 @@ def test_every_tick_budget_around_the_need():
     assert stats["returned"] > 0 and stats["deferred: boundary during loading"] > 0
 
 
+@pytest.mark.parametrize("fault", list(b"zmt"))
+def test_every_tick_budget_around_a_trap(fault):
+    """A trap at the last tick before the boundary is the kernel's; one tick later, the
+    boundary comes first."""
+    kernel = build("trap")
+    messages = [external(bytes([fault]))]
+    need, loading = call_ticks(kernel, messages)
+    stats: Counter[str] = Counter()
+    for ticks in range(need - 40, need + 3):
+        stats += differential(kernel, [messages, []], ticks=ticks)
+    assert stats["out of ticks"] == 41 and stats["trapped"] == 2  # need + 1 is the first fit
+
+
 # --- the fast engine on its own ------------------------------------------------------------------
 
 SIDE_EFFECTS_THEN = """
