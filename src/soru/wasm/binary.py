@@ -96,12 +96,31 @@ def decode_module(data: bytes, *, forbid_floats: bool = False) -> Module:
     return _ModuleDecoder(bytes(data), forbid_floats).decode()
 
 
+def item_decoder(
+    data: bytes,
+    *,
+    base: int,
+    section: str | None,
+    forbid_floats: bool = False,
+    data_count: int | None = None,
+) -> tuple[_ModuleDecoder, Reader]:
+    """A decoder over ``data``, bytes that start at offset ``base`` of a module, positioned in
+    ``section`` (and knowing the module's ``data_count``), and a reader over ``data``: for a
+    caller that decodes a module item by item (``func_type``, ``import_entry``,
+    ``elem_head``, ``code_entry``…) instead of all at once. Errors carry module offsets."""
+    decoder = _ModuleDecoder(bytes(data), forbid_floats, base)
+    decoder.section = section
+    decoder.data_count = data_count
+    return decoder, Reader(decoder.data, error=decoder.error)
+
+
 class _ModuleDecoder:
     """The state of one decoding run: the section being read and what earlier ones declared."""
 
-    def __init__(self, data: bytes, forbid_floats: bool) -> None:
+    def __init__(self, data: bytes, forbid_floats: bool, base: int = 0) -> None:
         self.data = data
         self.forbid_floats = forbid_floats
+        self.base = base  # absolute offset of ``data[0]`` (an item read from a larger input)
         self.section: str | None = None
         self.fields: dict[str, object] = {}
         self.func_types: tuple[int, ...] = ()
@@ -113,11 +132,11 @@ class _ModuleDecoder:
 
     def error(self, message: str, offset: int) -> DecodeError:
         """The decode error for ``message`` at ``offset`` in the current section."""
-        return DecodeError(message, offset, self.section)
+        return DecodeError(message, self.base + offset, self.section)
 
     def forbid(self, what: str, offset: int) -> NoReturn:
         """Raise :class:`FloatsForbidden` for the float ``what`` found at ``offset``."""
-        raise FloatsForbidden(f"floats are forbidden: {what}", offset, self.section)
+        raise FloatsForbidden(f"floats are forbidden: {what}", self.base + offset, self.section)
 
     # --- module -----------------------------------------------------------------------------
 
@@ -189,37 +208,11 @@ class _ModuleDecoder:
 
     def type_section(self, r: Reader) -> None:
         """Function types: ``0x60``, parameter types, result types."""
-        types = []
-        for _ in range(r.length()):
-            form_at = r.pos
-            if r.u8() != 0x60:
-                r.fail("malformed function type", form_at)
-            params = self.valtypes(r)
-            results = self.valtypes(r)
-            types.append(FuncType(params, results))
-        self.fields["types"] = tuple(types)
+        self.fields["types"] = tuple(self.func_type(r) for _ in range(r.length()))
 
     def import_section(self, r: Reader) -> None:
         """Imports: module name, field name, and a description by kind."""
-        imports = []
-        for _ in range(r.length()):
-            module = self.name(r)
-            field = self.name(r)
-            kind_at = r.pos
-            kind = r.u8()
-            desc: int | TableType | MemType | GlobalType
-            if kind == ExternKind.FUNC:
-                desc = r.u32()
-            elif kind == ExternKind.TABLE:
-                desc = self.table_type(r)
-            elif kind == ExternKind.MEMORY:
-                desc = MemType(self.limits(r))
-            elif kind == ExternKind.GLOBAL:
-                desc = self.global_type(r)
-            else:
-                r.fail("malformed import kind", kind_at)
-            imports.append(Import(module, field, ExternKind(kind), desc))
-        self.fields["imports"] = tuple(imports)
+        self.fields["imports"] = tuple(self.import_entry(r) for _ in range(r.length()))
 
     def function_section(self, r: Reader) -> None:
         """The type index of each function defined in the module."""
@@ -235,23 +228,11 @@ class _ModuleDecoder:
 
     def global_section(self, r: Reader) -> None:
         """Globals: a global type and an initialising constant expression."""
-        globals_ = []
-        for _ in range(r.length()):
-            global_type = self.global_type(r)
-            globals_.append(Global(global_type, self.const_expr(r)))
-        self.fields["globals"] = tuple(globals_)
+        self.fields["globals"] = tuple(self.global_entry(r) for _ in range(r.length()))
 
     def export_section(self, r: Reader) -> None:
         """Exports: a name, a kind and an index in that kind's index space."""
-        exports = []
-        for _ in range(r.length()):
-            name = self.name(r)
-            kind_at = r.pos
-            kind = r.u8()
-            if kind > ExternKind.GLOBAL:
-                r.fail("malformed export kind", kind_at)
-            exports.append(Export(name, ExternKind(kind), r.u32()))
-        self.fields["exports"] = tuple(exports)
+        self.fields["exports"] = tuple(self.export_entry(r) for _ in range(r.length()))
 
     def start_section(self, r: Reader) -> None:
         """The index of the function run at instantiation."""
@@ -271,18 +252,61 @@ class _ModuleDecoder:
         count = r.length()
         if count != len(self.func_types):
             r.fail("function and code section have inconsistent lengths", count_at)
-        bodies = []
-        for _ in range(count):
-            body = r.window(r.u32())
-            local_types = self.locals(body)
-            instrs = self.instructions(body)
-            body.expect_end("section size mismatch")
-            bodies.append((local_types, instrs))
-        self.bodies = tuple(bodies)
+        self.bodies = tuple(self.code_entry(r.window(r.u32())) for _ in range(count))
 
     def data_section(self, r: Reader) -> None:
         """Data segments (see :meth:`data_segment`)."""
         self.fields["datas"] = tuple(self.data_segment(r) for _ in range(r.length()))
+
+    # --- items: one entry of a vector section (the PVM's loader reads them one by one) ----
+
+    def func_type(self, r: Reader) -> FuncType:
+        """A function type: ``0x60``, parameter types, result types."""
+        form_at = r.pos
+        if r.u8() != 0x60:
+            r.fail("malformed function type", form_at)
+        params = self.valtypes(r)
+        return FuncType(params, self.valtypes(r))
+
+    def import_entry(self, r: Reader) -> Import:
+        """An import: module name, field name, and a description by kind."""
+        module = self.name(r)
+        field = self.name(r)
+        kind_at = r.pos
+        kind = r.u8()
+        desc: int | TableType | MemType | GlobalType
+        if kind == ExternKind.FUNC:
+            desc = r.u32()
+        elif kind == ExternKind.TABLE:
+            desc = self.table_type(r)
+        elif kind == ExternKind.MEMORY:
+            desc = MemType(self.limits(r))
+        elif kind == ExternKind.GLOBAL:
+            desc = self.global_type(r)
+        else:
+            r.fail("malformed import kind", kind_at)
+        return Import(module, field, ExternKind(kind), desc)
+
+    def global_entry(self, r: Reader) -> Global:
+        """A global: its type and its initialising constant expression."""
+        global_type = self.global_type(r)
+        return Global(global_type, self.const_expr(r))
+
+    def export_entry(self, r: Reader) -> Export:
+        """An export: a name, a kind and an index in that kind's index space."""
+        name = self.name(r)
+        kind_at = r.pos
+        kind = r.u8()
+        if kind > ExternKind.GLOBAL:
+            r.fail("malformed export kind", kind_at)
+        return Export(name, ExternKind(kind), r.u32())
+
+    def code_entry(self, body: Reader) -> tuple[tuple[ValType, ...], tuple[Instr, ...]]:
+        """A function body (the window of one code entry): its locals and instructions."""
+        local_types = self.locals(body)
+        instrs = self.instructions(body)
+        body.expect_end("section size mismatch")
+        return local_types, instrs
 
     # --- segments ---------------------------------------------------------------------------
 
@@ -293,6 +317,13 @@ class _ModuleDecoder:
         or declarative (not active); bit 2: elements are expressions (else function indices).
         Only flags 0 and 4 omit the element kind / reference type byte.
         """
+        head, flags, count = self.elem_head(r)
+        init = tuple(self.elem_item(r, flags) for _ in range(count))
+        return Elem(head.type, init, head.mode, head.table, head.offset)
+
+    def elem_head(self, r: Reader) -> tuple[Elem, int, int]:
+        """An element segment up to its items: the segment without them, its flags, and
+        the number of items that follow (each read by :meth:`elem_item`)."""
         flags_at = r.pos
         flags = r.u32()
         if flags > 7:
@@ -308,27 +339,36 @@ class _ModuleDecoder:
             offset = self.const_expr(r)
         if flags & 4:
             elem_type = ValType.FUNCREF if flags == 4 else self.reftype(r)
-            init = tuple(self.const_expr(r) for _ in range(r.length()))
         else:
             if flags != 0:
                 kind_at = r.pos
                 if r.u8() != 0x00:
                     r.fail("malformed element kind", kind_at)
             elem_type = ValType.FUNCREF
-            init = tuple((Instr(_REF_FUNC, r.u32()),) for _ in range(r.length()))
-        return Elem(elem_type, init, mode, table, offset)
+        return Elem(elem_type, (), mode, table, offset), flags, r.length()
+
+    def elem_item(self, r: Reader, flags: int) -> Expr:
+        """One item of an element segment with ``flags``: an expression, or a function
+        index (bit 2 clear), which becomes ``ref.func``."""
+        if flags & 4:
+            return self.const_expr(r)
+        return (Instr(_REF_FUNC, r.u32()),)
 
     def data_segment(self, r: Reader) -> Data:
         """One data segment: flags 0 (active, memory 0), 1 (passive), 2 (active, memory x)."""
+        head = self.data_head(r)
+        return Data(r.byte_vec(), head.mode, head.memory, head.offset)
+
+    def data_head(self, r: Reader) -> Data:
+        """A data segment up to its bytes (``init`` left empty; ``byte_vec`` follows)."""
         flags_at = r.pos
         flags = r.u32()
         if flags == 1:
-            return Data(r.byte_vec(), SegmentMode.PASSIVE)
+            return Data(b"", SegmentMode.PASSIVE)
         if flags not in (0, 2):
             r.fail("malformed data segment kind", flags_at)
         memory = r.u32() if flags == 2 else 0
-        offset = self.const_expr(r)
-        return Data(r.byte_vec(), SegmentMode.ACTIVE, memory, offset)
+        return Data(b"", SegmentMode.ACTIVE, memory, self.const_expr(r))
 
     # --- types ------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ yields ``UNKNOWN``, a type that matches anything.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 
 from soru.wasm.errors import InvalidModule
 from soru.wasm.opcodes import OPS, Imm, OpInfo
@@ -120,6 +120,31 @@ class Context:
         self.datas = len(module.datas)
         self.has_data_count = module.data_count is not None
         self.refs = _declared_references(module)
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        types: Sequence[Signature],
+        funcs: Sequence[Signature],
+        tables: Sequence[int],
+        mems: int,
+        globals: Sequence[tuple[int, bool]],
+        imported_globals: int,
+        elems: Sequence[int],
+        datas: int,
+        has_data_count: bool,
+        refs: Container[int],
+    ) -> Context:
+        """A context from its parts, computing nothing: the checker only takes lengths and
+        reads items by index (and asks ``f in refs``), so the parts may be lazy views that
+        read, from wherever the module is kept, only what a body actually uses."""
+        ctx = cls.__new__(cls)
+        ctx.types, ctx.funcs, ctx.tables, ctx.mems = types, funcs, tables, mems  # type: ignore[assignment]
+        ctx.globals, ctx.imported_globals = globals, imported_globals  # type: ignore[assignment]
+        ctx.elems, ctx.datas, ctx.has_data_count = elems, datas, has_data_count  # type: ignore[assignment]
+        ctx.refs = refs  # type: ignore[assignment]
+        return ctx
 
     def _type_at(self, index: int, where: str) -> Signature:
         if not 0 <= index < len(self.types):
