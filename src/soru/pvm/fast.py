@@ -73,6 +73,7 @@ import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, fields, replace
 from enum import Enum
+from typing import Any
 
 import wasmtime
 
@@ -394,7 +395,7 @@ class _Session:
         self.store.set_limits(
             memory_size=MAX_PAGES * PAGE_SIZE, table_elements=tick_costs.TABLE_GROW_MAX_ELEMENTS
         )
-        self.exports: wasmtime.InstanceExports | None = None
+        self.exports: Any = None  # the instance's exports (wasmtime._instance.InstanceExports)
         self.caller: _Caller | None = None
         self.counter: wasmtime.Global | None = None
 
