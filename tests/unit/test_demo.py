@@ -15,3 +15,5 @@ def test_demo_runs_and_agrees() -> None:
     assert "-> identical" in proc.stdout
     assert "-> agrees" in proc.stdout
     assert "FloatsForbidden" in proc.stdout
+    assert "wasmtime fast engine: same state hashes" in proc.stdout
+    assert "verified: srs1" in proc.stdout

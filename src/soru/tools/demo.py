@@ -69,8 +69,10 @@ def _run_stage(limit: int, piece: int) -> None:
     while pieces.run(piece) is RunStatus.RUNNING:
         runs += 1
     same = pieces.results == result and pieces.ticks == straight.ticks
-    print(f"   in {runs} pieces of {piece} ticks: {pieces.results[0]} in {pieces.ticks} ticks"
-          f" -> {'identical' if same else 'DIFFERENT'}")
+    print(
+        f"   in {runs} pieces of {piece} ticks: {pieces.results[0]} in {pieces.ticks} ticks"
+        f" -> {'identical' if same else 'DIFFERENT'}"
+    )
 
     store = wasmtime.Store()
     instance = wasmtime.Instance(store, wasmtime.Module(store.engine, binary), [])
@@ -101,6 +103,51 @@ def _bad_input_stage() -> None:
             print(f"   {label}: {type(exc).__name__}: {exc}")
 
 
+def _pvm_stage() -> None:
+    from soru.encoding.inbox import External
+    from soru.pvm import driver, layout, vm
+    from soru.pvm.proof import TickProof, produce_proof, verify_proof
+    from soru.pvm.reveals import RevealProvider
+    from soru.pvm.state import TickState
+    from soru.tools.inputs_file import with_markers
+
+    path = KERNELS / "echo.wasm"
+    _say("The PVM: the echo kernel over two inbox levels, on both engines")
+    if not path.exists():
+        print(f"   (skipped: {path} not found)")
+        return
+    kernel, reveals = path.read_bytes(), RevealProvider(None, bytes(20), 0)
+    levels = [[External(b"hello").encode()], [External(b"rollup").encode()]]
+    hashes = {}
+    for engine in ("interpreter", "wasmtime"):
+        state = driver.originate(kernel, ticks_per_kernel_run=100_000)
+        for level, messages in enumerate(levels, 1):
+            result = driver.run_level(state, level, with_markers(messages), reveals, engine=engine)
+            hashes[(engine, level)] = layout.state_hash(state)
+            if engine == "interpreter":
+                shown = layout.show_state_hash(hashes[(engine, level)])
+                outbox = [m.decode() for m in result.outbox]
+                print(f"   level {level}: {state.tick} ticks, {shown}, outbox {outbox}")
+    same = all(hashes[("interpreter", lv)] == hashes[("wasmtime", lv)] for lv in (1, 2))
+    print(f"   wasmtime fast engine: {'same state hashes' if same else 'DIFFERENT HASHES'}")
+
+    _say("A single-tick proof, checked by replaying the tick on the proof alone")
+    state = driver.originate(kernel, ticks_per_kernel_run=100_000)
+    for counter, payload in enumerate(with_markers(levels[0])):
+        driver.settle(state, reveals)
+        vm.set_input(state, driver.InputMessage(1, counter, payload))
+    while state.tick_state is not TickState.EVAL:
+        vm.compute(state, 1)
+    vm.compute(state, 40)
+    proof, after = produce_proof(layout.state_tree(state))
+    verified = verify_proof(TickProof.decode(proof.encode()))
+    before, after_hash = (layout.show_state_hash(h)[:16] for h in (verified.before, verified.after))
+    print(f"   tick {state.tick}: a proof of {proof.size} bytes (durable storage, memory, stack")
+    print(f"   and code live in one Merkle tree); verified: {before}… -> {after_hash}…")
+    if not same or verified.after != after.hash:
+        raise SystemExit("PVM disagreement")
+
+
 def _suite_stage() -> None:
     from soru.tools import wasm_spec
 
@@ -111,16 +158,19 @@ def _suite_stage() -> None:
     started = time.perf_counter()
     report = wasm_spec.run_suite(SPEC_JSON)
     elapsed = time.perf_counter() - started
-    print(f"   {report.passed} passed, {report.failed} failed, {report.skipped} skipped"
-          f" in {elapsed:.0f} s")
+    print(
+        f"   {report.passed} passed, {report.failed} failed, {report.skipped} skipped"
+        f" in {elapsed:.0f} s"
+    )
 
 
 def run(*, suite: bool = True, limit: int = 3000, piece: int = 5000) -> int:
     """Run the demo; returns the process exit status."""
-    print("soru demo — engine stage (the rollup lifecycle comes with the next layers)")
+    print("soru demo — engine and PVM stages (the rollup lifecycle comes with the next layers)")
     _kernel_stage()
     _run_stage(limit, piece)
     _bad_input_stage()
+    _pvm_stage()
     if suite:
         _suite_stage()
     print("\ndone.")
