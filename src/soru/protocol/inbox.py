@@ -37,10 +37,22 @@ for message ``index = counter + 1`` of ``level`` against a snapshot:
    only the last cell, and the input is ``Start_of_level`` of ``level + 1`` (counter 0) —
    or nothing if the level's cell is the snapshot itself (the snapshot is exhausted).
 
-*One deliberate difference from Octez*: Octez never checks that the history cell reached by
-the inclusion proof is the cell of ``level``, so a valid proof for another level's message
-would verify and be returned under ``level``. soru rejects it (honest proofs always pass the
-check; it only removes a way to feed the PVM a message from elsewhere).
+**Where soru is stricter than Octez** (honest proofs pass both; hashes are unchanged). Octez
+verifies a proof with the indices its cells *claim*, and neither cell hash covers the index;
+it also never compares the level of the history cell it reaches with ``level``. So under
+Octez's rules a proof can (a) present a valid proof of another level's message under
+``level``, or (b) rewrite the last witness cell's index — e.g. 7 to 4, same hash, same pointer
+count — and "prove" that the level ends early, making the PVM skip the level's last messages
+(``tests/unit/protocol/test_inbox.py`` builds both). soru therefore checks that
+
+* the history cell reached holds ``level``, and the inclusion proof starts with the snapshot
+  cell itself, index included;
+* every cell of a path has the index its predecessor's pointer designates
+  (:func:`~soru.protocol.skip_list.valid_back_path`), so indices are as trustworthy as the
+  first cell's;
+* the last witness cell's index is the *certified* one, read off the hashed pointer structure
+  below it (:func:`~soru.protocol.skip_list.certified_index`); the proof carries the few
+  witness cells this needs (``index_certificate``, at most 3 per base-4 digit).
 
 :func:`verify_input` answers a PVM :class:`~soru.pvm.state.InputRequest` with an input proof
 (:class:`InboxInputProof`, or :class:`FirstInboxMessage` for the very first input, which is
@@ -54,15 +66,17 @@ Encoding of an :class:`InboxProof`, version 1 (strict: trailing bytes, unknown v
 tags, out-of-range or non-canonical cells, oversized parts are errors)::
 
     version u8 = 1
-    then exactly Octez's ``Sc_rollup_inbox_repr.proof_encoding`` binary:
-    u32 byte size ‖ history cells   (each: n index ‖ 32 B witness hash ‖ int32 level
-                                           ‖ u32 byte size ‖ 32 B pointers)
-    u32 byte size ‖ witness cells   (each: n index ‖ 32 B message hash
-                                           ‖ u32 byte size ‖ 32 B pointers)
-    payload: 0x00 (none) | 0xff ‖ u32 size ‖ bytes (at most 4096)
+    Octez's ``Sc_rollup_inbox_repr.proof_encoding`` binary, byte for byte:
+      u32 byte size ‖ history cells   (each: n index ‖ 32 B witness hash ‖ int32 level
+                                             ‖ u32 byte size ‖ 32 B pointers)
+      u32 byte size ‖ witness cells   (each: n index ‖ 32 B message hash
+                                             ‖ u32 byte size ‖ 32 B pointers)
+      payload: 0x00 (none) | 0xff ‖ u32 size ‖ bytes (at most 4096)
+    u32 byte size ‖ witness cells of the index certificate (soru's addition)
 
 A proof is at most :data:`MAX_PROOF_SIZE` bytes, which covers the worst case (a history path
-across 2**31 levels, a witness path across a full level, a 4096-byte payload).
+across 2**31 levels, a witness path and a certificate across a full level, 4096 bytes of
+payload).
 """
 
 from __future__ import annotations
@@ -101,11 +115,12 @@ MAX_WITNESS_INDEX = MAX_MESSAGES_PER_LEVEL + 2
 """The largest index a witness cell can have: the last counted message, then EOL."""
 
 PROOF_VERSION = 1
-MAX_PROOF_SIZE = 48 * 1024
+MAX_PROOF_SIZE = 64 * 1024
 """Largest encoded :class:`InboxProof` accepted."""
 MAX_PATH_CELLS = 64
-"""Largest number of cells in either path of a proof (minimal paths have at most about 46
-history cells over 2**31 levels and 30 witness cells over a full level)."""
+"""Largest number of cells in each part of a proof (minimal paths have at most about 46
+history cells over 2**31 levels and 30 witness cells over a full level; a certificate has
+at most 30)."""
 
 DEFAULT_PROTOCOL = "alpha_current"
 """The ``Protocol_migration`` string of Octez's development protocol
@@ -486,17 +501,35 @@ class InboxProof:
 
     ``inclusion_proof``: history cells from the snapshot back to the level's cell.
     ``message_proof``: witness cells from the level's last cell back to the message's cell
-    (just the last cell for "no more messages"). ``payload``: the message, or None."""
+    (just the last cell for "no more messages"). ``payload``: the message, or None.
+    ``index_certificate``: the other witness cells needed to certify the index of the
+    level's last cell (see the module docstring)."""
 
     inclusion_proof: tuple[HistoryCell, ...]
     message_proof: tuple[WitnessCell, ...]
     payload: bytes | None
+    index_certificate: tuple[WitnessCell, ...] = ()
 
     def encode(self) -> bytes:
         out = Writer().u8(PROOF_VERSION)
+        self._write_octez(out)
         position = out.reserve_size()
-        for cell in self.inclusion_proof:
-            write_history_cell(out, cell)
+        for cell in self.index_certificate:
+            write_witness_cell(out, cell)
+        out.patch_size(position)
+        return out.getvalue()
+
+    def encode_octez(self) -> bytes:
+        """The Octez ``Sc_rollup_inbox_repr.proof_encoding`` binary of the same proof: what
+        follows the version byte, without the certificate."""
+        out = Writer()
+        self._write_octez(out)
+        return out.getvalue()
+
+    def _write_octez(self, out: Writer) -> None:
+        position = out.reserve_size()
+        for history_cell in self.inclusion_proof:
+            write_history_cell(out, history_cell)
         out.patch_size(position)
         position = out.reserve_size()
         for witness_cell in self.message_proof:
@@ -506,12 +539,6 @@ class InboxProof:
             out.u8(0x00)
         else:
             out.u8(0xFF).sized(self.payload)
-        return out.getvalue()
-
-    def encode_octez(self) -> bytes:
-        """The Octez ``Sc_rollup_inbox_repr.proof_encoding`` binary (the encoding without its
-        version byte)."""
-        return self.encode()[1:]
 
     @classmethod
     def decode(cls, data: bytes) -> InboxProof:
@@ -538,12 +565,13 @@ class InboxProof:
                 payload = reader.read(size)
             else:
                 reader.fail(f"unknown payload tag 0x{tag:02x}", reader.pos - 1)
+            certificate = _read_path(reader, read_witness_cell)
             reader.expect_end("trailing bytes after the inbox proof")
         except MalformedInboxProof:
             raise
         except DecodeError as exc:  # pragma: no cover - every reader failure is typed above
             raise MalformedInboxProof(f"malformed inbox proof: {exc}") from exc
-        return cls(tuple(history), tuple(witness), payload)
+        return cls(tuple(history), tuple(witness), payload, tuple(certificate))
 
 
 def _read_path(reader: Reader, read_cell: Callable[[Reader], _C]) -> list[_C]:
@@ -566,6 +594,8 @@ def _checked_path(
         raise InboxProofError(f"the {what} is empty")
     pointers = [hash_cell(cell) for cell in cells]
     table = dict(zip(pointers, cells, strict=True))
+    if len(table) != len(cells):
+        raise InboxProofError(f"the {what} visits a cell twice")
     if not skip_list.valid_back_path(table.get, start, pointers[-1], pointers):
         raise InboxProofError(f"the {what} is not the minimal back path from its start")
     return cells[-1]
@@ -580,6 +610,8 @@ def verify_proof(
     own level. Raises :class:`InboxProofError`. See the module docstring."""
     if index < 0:
         raise InboxProofError("a message index is non-negative")
+    if not proof.inclusion_proof or proof.inclusion_proof[0] != snapshot:
+        raise InboxProofError("the inclusion proof does not start at the snapshot")
     target: HistoryCell = _checked_path(
         proof.inclusion_proof, hash_history_cell, hash_history_cell(snapshot), "inclusion proof"
     )
@@ -591,10 +623,20 @@ def verify_proof(
     if not head_cells:
         raise InboxProofError("the message proof is empty")
     head = head_cells[0]
-    if hash_witness_cell(head) != target.content.witness_hash:
+    head_pointer = hash_witness_cell(head)
+    if head_pointer != target.content.witness_hash:
         raise InboxProofError("the message proof does not start at the level's witness")
+    known: dict[Hash, WitnessCell] = {
+        hash_witness_cell(cell): cell for cell in proof.index_certificate
+    }
+    known.update(zip(map(hash_witness_cell, head_cells), head_cells, strict=True))
+    certified = skip_list.certified_index(known.get, head_pointer)
+    if certified is None:
+        raise InboxProofError("the proof does not certify the index of the level's last cell")
+    if head.index != certified:
+        raise InboxProofError(f"the level's last cell has index {certified}, not {head.index}")
     message_cell: WitnessCell = _checked_path(
-        head_cells, hash_witness_cell, hash_witness_cell(head), "message proof"
+        head_cells, hash_witness_cell, head_pointer, "message proof"
     )
     last_index = head.index
     if index == last_index + 1:
@@ -805,11 +847,18 @@ class InboxHistory:
         if pointers is None:  # pragma: no cover - a stored level holds all its cells
             raise MissingHistory(f"no path to message {index} of level {level}")
         message_proof = tuple(cells[_index_of(stored, p)] for p in pointers)
+        in_path = set(pointers)
+        certificate_pointers = skip_list.index_certificate(stored.deref, head_pointer)
+        if certificate_pointers is None:  # pragma: no cover - a stored level holds all cells
+            raise MissingHistory(f"cannot certify the last index of level {level}")
+        certificate = tuple(
+            cells[_index_of(stored, p)] for p in certificate_pointers if p not in in_path
+        )
         if index <= last_index:
             payload = stored.level.payloads[index]
-            proof = InboxProof(tuple(path), message_proof, payload)
+            proof = InboxProof(tuple(path), message_proof, payload, certificate)
             return proof, InputMessage(level, index, payload)
-        proof = InboxProof(tuple(path), message_proof, None)
+        proof = InboxProof(tuple(path), message_proof, None, certificate)
         if target == snapshot:
             return proof, None
         return proof, InputMessage(level + 1, 0, START_OF_LEVEL)

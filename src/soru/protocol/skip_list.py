@@ -25,6 +25,12 @@ overshoot). A back path is *valid* (:func:`valid_back_path`) only if it starts a
 given cell, takes the best skip at every hop and ends on the target: the path is then
 unique, so a verifier can insist on it, and it has O(b · log_b distance) cells.
 
+A cell's hash covers its content and pointers but **not its index**, so an index read from
+a proof is only a claim. :func:`valid_back_path` (stricter than Octez here) makes each cell's
+index follow from its predecessor's, and :func:`certified_index` reads a cell's true index
+off the hashed pointer structure below it, from the few cells :func:`index_certificate`
+names; together they let a verifier trust every index of a path.
+
 Dereferencing is the caller's business: functions that walk the list take ``deref``, a
 function from a pointer to the cell (or None when it is not known), so the same code runs
 over a full history (a node) or over the few cells carried by a proof (a verifier).
@@ -245,7 +251,11 @@ def valid_back_path(
     """Whether ``path`` is *the* minimal back path from the cell ``start`` to the cell
     ``target``: it begins with ``start``, each next pointer is the best skip of the cell
     before it towards the target's index, every cell dereferences, and it ends on
-    ``target`` (at the target's index)."""
+    ``target`` (at the target's index).
+
+    Stricter than Octez: each cell's index must also be the one its predecessor's pointer
+    designates (:func:`pointed_index`). Cell hashes do not cover indices, so this is what
+    makes the indices of a path as trustworthy as the index of its start."""
     target_cell = deref(target)
     start_cell = deref(start)
     if target_cell is None or start_cell is None or not path or path[0] != start:
@@ -257,7 +267,80 @@ def valid_back_path(
         if position is None or cell.back_pointers[position] != next_pointer:
             return False
         found = deref(next_pointer)
-        if found is None:
+        if found is None or found.index != pointed_index(cell.index, position, basis):
             return False
         pointer, cell = next_pointer, found
     return pointer == target and cell.index == target_index
+
+
+# --- certified indices ----------------------------------------------------------------------
+#
+# A cell's hash covers its content and back pointers but not its index, so the index a cell
+# claims proves nothing. The index of a cell I can instead be read off the (hashed) pointer
+# structure below it. Write I in base b with digits d_{m-1} … d_0, m = the number of its
+# back pointers, and let A_k be the cell its pointer k designates (index I - I mod b**k - 1,
+# whose k lowest digits are all b - 1):
+#
+# * for k < m - 1, following pointer k from A_k subtracts exactly b**k per hop (exactly 1
+#   for k = 0), so A_{k+1} is reached after exactly d_k hops;
+# * from A_{m-1} (index d_{m-1} * b**(m-1) - 1), following pointer m - 1 reaches the first
+#   cell with fewer than m pointers (index b**(m-1) - 1) after exactly d_{m-1} - 1 hops.
+#
+# Every cell on these walks is reached through a hashed pointer, and a walk is forced, so
+# the hop counts are facts of the list, not claims: they give every digit of I. The walks
+# visit sum(d_k) cells, at most (b - 1) * m.
+
+
+def _index_walk(deref: Deref[C], start: Hash, basis: int, seen: list[Hash]) -> int | None:
+    cell = deref(start)
+    if cell is None:
+        return None
+    pointers = cell.back_pointers
+    count = len(pointers)
+    index = 0
+    for position in range(count):
+        pointer = pointers[position]
+        hops = 0
+        if position + 1 < count:
+            stop = pointers[position + 1]
+            while pointer != stop:
+                if hops == basis - 1:
+                    return None
+                found = deref(pointer)
+                if found is None or len(found.back_pointers) <= position:
+                    return None
+                seen.append(pointer)
+                pointer = found.back_pointers[position]
+                hops += 1
+            digit = hops
+        else:
+            while True:
+                found = deref(pointer)
+                if found is None:
+                    return None
+                seen.append(pointer)
+                if len(found.back_pointers) <= position:
+                    break
+                if hops == basis - 2:
+                    return None
+                pointer = found.back_pointers[position]
+                hops += 1
+            digit = hops + 1
+        index += digit * basis**position
+    return index
+
+
+def certified_index(deref: Deref[C], start: Hash, basis: int = BASIS) -> int | None:
+    """The true index of the cell ``start``, read off the pointer structure below it (see
+    the comment above), or None if ``deref`` lacks a cell the reading needs or the cells
+    are not those of a skip list."""
+    return _index_walk(deref, start, basis, [])
+
+
+def index_certificate(deref: Deref[C], start: Hash, basis: int = BASIS) -> list[Hash] | None:
+    """The pointers of the cells :func:`certified_index` reads for ``start`` (besides
+    ``start`` itself), each once, in reading order; None if some cannot be dereferenced."""
+    seen: list[Hash] = []
+    if _index_walk(deref, start, basis, seen) is None:
+        return None
+    return list(dict.fromkeys(seen))
