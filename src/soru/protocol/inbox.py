@@ -601,6 +601,34 @@ def _checked_path(
     return cells[-1]
 
 
+def _check_certificate(
+    head: WitnessCell,
+    head_pointer: Hash,
+    path: Sequence[WitnessCell],
+    certificate: Sequence[WitnessCell],
+) -> None:
+    """Check that ``head`` claims its true index, read with the help of ``certificate``:
+    exactly the cells the reading needs beyond ``path``, in reading order, each claiming
+    its true index too."""
+    path_pointers = {hash_witness_cell(cell) for cell in path}
+    given = [hash_witness_cell(cell) for cell in certificate]
+    known: dict[Hash, WitnessCell] = dict(zip(given, certificate, strict=True))
+    known.update(zip(map(hash_witness_cell, path), path, strict=True))
+    indices = skip_list.certify(known.get, head_pointer)
+    if indices is None:
+        raise InboxProofError("the proof does not certify the index of the level's last cell")
+    if head.index != indices[head_pointer]:
+        raise InboxProofError(
+            f"the level's last cell has index {indices[head_pointer]}, not {head.index}"
+        )
+    needed = [p for p in indices if p != head_pointer and p not in path_pointers]
+    if given != needed:
+        raise InboxProofError("the index certificate is not the cells the reading needs")
+    for pointer, cell in zip(given, certificate, strict=True):
+        if cell.index != indices[pointer]:
+            raise InboxProofError(f"a certificate cell claims index {cell.index}")
+
+
 def verify_proof(
     snapshot: HistoryCell, level: int, index: int, proof: InboxProof
 ) -> InputMessage | None:
@@ -626,18 +654,10 @@ def verify_proof(
     head_pointer = hash_witness_cell(head)
     if head_pointer != target.content.witness_hash:
         raise InboxProofError("the message proof does not start at the level's witness")
-    known: dict[Hash, WitnessCell] = {
-        hash_witness_cell(cell): cell for cell in proof.index_certificate
-    }
-    known.update(zip(map(hash_witness_cell, head_cells), head_cells, strict=True))
-    certified = skip_list.certified_index(known.get, head_pointer)
-    if certified is None:
-        raise InboxProofError("the proof does not certify the index of the level's last cell")
-    if head.index != certified:
-        raise InboxProofError(f"the level's last cell has index {certified}, not {head.index}")
     message_cell: WitnessCell = _checked_path(
         head_cells, hash_witness_cell, head_pointer, "message proof"
     )
+    _check_certificate(head, head_pointer, head_cells, proof.index_certificate)
     last_index = head.index
     if index == last_index + 1:
         if proof.payload is not None:
@@ -682,7 +702,10 @@ class InboxInputProof:
         level = reader.uint_be(4)
         if level > MAX_LEVEL:
             reader.fail("a level is a non-negative int32", 0)
+        start = reader.pos
         counter = reader.zarith_n()
+        if counter > MAX_WITNESS_INDEX:
+            reader.fail(f"a message counter is at most {MAX_WITNESS_INDEX}", start)
         body = reader.read(reader.uint_be(4))
         reader.expect_end("trailing bytes after the input proof")
         return cls(level, counter, InboxProof.decode(body))
@@ -691,10 +714,7 @@ class InboxInputProof:
 @dataclass(frozen=True, slots=True)
 class FirstInboxMessage:
     """The answer to the PVM's very first request: ``Start_of_level`` of the level after
-    the rollup's origination. Needs no proof."""
-
-    def encode(self) -> bytes:
-        return b""
+    the rollup's origination. Needs no proof (and has no bytes of its own)."""
 
 
 InputProof = InboxInputProof | FirstInboxMessage

@@ -291,56 +291,66 @@ def valid_back_path(
 # visit sum(d_k) cells, at most (b - 1) * m.
 
 
-def _index_walk(deref: Deref[C], start: Hash, basis: int, seen: list[Hash]) -> int | None:
+def certify(deref: Deref[C], start: Hash, basis: int = BASIS) -> dict[Hash, int] | None:
+    """The true index of the cell ``start`` and of every cell read to find it (see the
+    comment above), by pointer, in reading order with ``start`` first; None if ``deref``
+    lacks a cell the reading needs or the cells are not those of a skip list."""
     cell = deref(start)
     if cell is None:
         return None
     pointers = cell.back_pointers
     count = len(pointers)
     index = 0
+    walks: list[tuple[int, list[Hash]]] = []  # per position: the cells read, nearest first
     for position in range(count):
         pointer = pointers[position]
-        hops = 0
+        read: list[Hash] = []
         if position + 1 < count:
             stop = pointers[position + 1]
             while pointer != stop:
-                if hops == basis - 1:
-                    return None
                 found = deref(pointer)
-                if found is None or len(found.back_pointers) <= position:
+                if len(read) == basis - 1 or found is None:
                     return None
-                seen.append(pointer)
+                if len(found.back_pointers) <= position:
+                    return None
+                read.append(pointer)
                 pointer = found.back_pointers[position]
-                hops += 1
-            digit = hops
+            digit = len(read)
         else:
             while True:
                 found = deref(pointer)
                 if found is None:
                     return None
-                seen.append(pointer)
+                read.append(pointer)
                 if len(found.back_pointers) <= position:
                     break
-                if hops == basis - 2:
+                if len(read) == basis - 1:
                     return None
                 pointer = found.back_pointers[position]
-                hops += 1
-            digit = hops + 1
+            digit = len(read)
         index += digit * basis**position
-    return index
+        walks.append((position, read))
+    indices = {start: index}
+    for position, read in walks:
+        # The walk at ``position`` starts on the cell that pointer designates and steps
+        # down by exactly basis**position (by 1 for position 0).
+        landing = pointed_index(index, position, basis)
+        for pointer in read:
+            indices.setdefault(pointer, landing)
+            landing -= basis**position
+    return indices
 
 
 def certified_index(deref: Deref[C], start: Hash, basis: int = BASIS) -> int | None:
     """The true index of the cell ``start``, read off the pointer structure below it (see
     the comment above), or None if ``deref`` lacks a cell the reading needs or the cells
     are not those of a skip list."""
-    return _index_walk(deref, start, basis, [])
+    indices = certify(deref, start, basis)
+    return None if indices is None else indices[start]
 
 
 def index_certificate(deref: Deref[C], start: Hash, basis: int = BASIS) -> list[Hash] | None:
     """The pointers of the cells :func:`certified_index` reads for ``start`` (besides
     ``start`` itself), each once, in reading order; None if some cannot be dereferenced."""
-    seen: list[Hash] = []
-    if _index_walk(deref, start, basis, seen) is None:
-        return None
-    return list(dict.fromkeys(seen))
+    indices = certify(deref, start, basis)
+    return None if indices is None else [p for p in indices if p != start]
