@@ -158,7 +158,7 @@ class _Lowerer:
             if self.dead_depth and op == _OP_ELSE:
                 continue
             self.step(op, imm)
-        return [(op, imm) for op, imm in self.code]
+        return [(op, _frozen(op, imm)) for op, imm in self.code]
 
     def step(self, op: int, imm: object) -> None:
         handler: Callable[[_Lowerer, Any], None] | None = _CONTROL.get(op)
@@ -235,13 +235,12 @@ class _Lowerer:
         instr = self.code[at]
         if slot == -1:
             instr[1] = target
-        elif instr[0] == BR_TABLE:
-            entries, default = instr[1]
-            if slot == len(entries):
-                default = (target, *default[1:])
+        elif instr[0] == BR_TABLE:  # [entries, default] while lowering: patched in place
+            table = instr[1]
+            if slot == len(table[0]):
+                table[1] = (target, *table[1][1:])
             else:
-                entries = entries[:slot] + ((target, *entries[slot][1:]),) + entries[slot + 1 :]
-            instr[1] = (entries, default)
+                table[0][slot] = (target, *table[0][slot][1:])
         else:
             instr[1] = (target, *instr[1][1:])
 
@@ -264,9 +263,9 @@ class _Lowerer:
     def br_table(self, imm: BrTable) -> None:
         self.h -= 1
         at = len(self.code)
-        entries = tuple(self.branch_spec(d, at, i) for i, d in enumerate(imm.labels))
+        entries = [self.branch_spec(d, at, i) for i, d in enumerate(imm.labels)]
         default = self.branch_spec(imm.default, at, len(imm.labels))
-        self.emit(BR_TABLE, (entries, default))
+        self.emit(BR_TABLE, [entries, default])
         self.mark_dead()
 
     def return_(self, _imm: object) -> None:
@@ -277,6 +276,14 @@ class _Lowerer:
     def unreachable(self, _imm: object) -> None:
         self.emit(_OP_UNREACHABLE)
         self.mark_dead()
+
+
+def _frozen(op: int, imm: object) -> object:
+    """The immutable immediate of a lowered instruction (br_table's is patched as lists)."""
+    if op == BR_TABLE:
+        table = cast(list, imm)
+        return (tuple(table[0]), table[1])
+    return imm
 
 
 _CONTROL: dict[int, Callable[[_Lowerer, Any], None]] = {
