@@ -317,13 +317,13 @@ class _ModuleDecoder:
         or declarative (not active); bit 2: elements are expressions (else function indices).
         Only flags 0 and 4 omit the element kind / reference type byte.
         """
-        head, flags, count = self.elem_head(r)
-        init = tuple(self.elem_item(r, flags) for _ in range(count))
+        head, flags = self.elem_head(r)
+        init = tuple(self.elem_item(r, flags) for _ in range(r.length()))
         return Elem(head.type, init, head.mode, head.table, head.offset)
 
-    def elem_head(self, r: Reader) -> tuple[Elem, int, int]:
-        """An element segment up to its items: the segment without them, its flags, and
-        the number of items that follow (each read by :meth:`elem_item`)."""
+    def elem_head(self, r: Reader) -> tuple[Elem, int]:
+        """An element segment up to the count of its items: the segment without them, and
+        its flags (the count and items follow, each item read by :meth:`elem_item`)."""
         flags_at = r.pos
         flags = r.u32()
         if flags > 7:
@@ -345,7 +345,7 @@ class _ModuleDecoder:
                 if r.u8() != 0x00:
                     r.fail("malformed element kind", kind_at)
             elem_type = ValType.FUNCREF
-        return Elem(elem_type, (), mode, table, offset), flags, r.length()
+        return Elem(elem_type, (), mode, table, offset), flags
 
     def elem_item(self, r: Reader, flags: int) -> Expr:
         """One item of an element segment with ``flags``: an expression, or a function
@@ -360,7 +360,8 @@ class _ModuleDecoder:
         return Data(r.byte_vec(), head.mode, head.memory, head.offset)
 
     def data_head(self, r: Reader) -> Data:
-        """A data segment up to its bytes (``init`` left empty; ``byte_vec`` follows)."""
+        """A data segment up to its bytes (``init`` left empty; their length and the
+        bytes follow)."""
         flags_at = r.pos
         flags = r.u32()
         if flags == 1:
