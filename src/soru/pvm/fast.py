@@ -27,7 +27,7 @@ The machine's part gets the budget ``B = L − (1 + decode + link + 1)``: the in
 counter starts at 0 for the initialisation program, the enter tick adds one, ``kernel_run``
 continues from there, and the call ran out of ticks exactly when the counter passed ``B``
 (:func:`soru.wasm.instrument.ran_out_of_ticks`). Then the state is put at the boundary tick
-in the phase it was in, and the interpreter's own boundary rule (``vm._boundary``) makes
+in the phase it was in, and the interpreter's own boundary rule (``vm.boundary``) makes
 the last tick, so that terminal Stuck is written by the same code as in the interpreter.
 
 Host functions are the very callables of :func:`soru.pvm.host_functions.host_functions`,
@@ -528,7 +528,7 @@ def _run(s: PvmState, reveals: RevealProvider | None) -> Outcome:
         if session.ticks + 1 > budget:  # the enter tick is past the boundary
             return _out_of_ticks(s, TickState.INIT)
         session.ticks += 1
-        vm._save_fallback(s)
+        vm.save_fallback(s)
         ended = _guarded(session, c.KERNEL_ENTRY)
     finally:
         _ACTIVE.session = None
@@ -539,7 +539,7 @@ def _run(s: PvmState, reveals: RevealProvider | None) -> Outcome:
         s.durable.write_all(c.STUCK_FLAG_PATH, b"", edit_readonly=True)
         s.tick_state, s.kernel = TickState.PADDING, None
         return Outcome.TRAPPED
-    vm._end_of_call(s)
+    vm.end_of_call(s)
     return Outcome.RETURNED
 
 
@@ -568,5 +568,5 @@ def _out_of_ticks(s: PvmState, phase: TickState) -> Outcome:
     the phase it was in, and let the interpreter's boundary rule make that tick."""
     s.tick = s.last_top_level_call + s.max_nb_ticks - 1
     s.tick_state, s.kernel = phase, None
-    vm._boundary(s)
+    vm.boundary(s)
     return Outcome.OUT_OF_TICKS

@@ -106,7 +106,7 @@ def compute(s: PvmState, budget: int = 1) -> int:
 def _advance(s: PvmState, budget: int) -> int:
     """Advance within the current tick state; returns ticks made (at least 1)."""
     if s.ticks_to_snapshot <= 0:
-        _boundary(s)
+        boundary(s)
         return 1
     state = s.tick_state
     if state is TickState.PADDING:
@@ -151,7 +151,7 @@ def _advance_kernel(s: PvmState, budget: int) -> int:
             return 1
         if error is None:
             s.tick_state = TickState.EVAL
-            _save_fallback(s)
+            save_fallback(s)
     if error is not None:
         _kernel_failure(s, phase)
     return 1
@@ -168,7 +168,7 @@ def _run_machine(s: PvmState, run: KernelRun, budget: int) -> int:
         if run.phase is Phase.INIT_PROGRAM:
             run.phase, run.phase_left = Phase.ENTER, 1
         else:
-            _end_of_call(s)
+            end_of_call(s)
     elif status is RunStatus.TRAPPED:
         if run.phase is Phase.INIT_PROGRAM:
             _kernel_failure(s, Phase.INIT_PROGRAM)
@@ -182,7 +182,7 @@ def _run_machine(s: PvmState, run: KernelRun, budget: int) -> int:
     return made
 
 
-def _end_of_call(s: PvmState) -> None:
+def end_of_call(s: PvmState) -> None:
     """``kernel_run`` returned: clear the failure flags and pad to the boundary."""
     s.durable.delete(c.STUCK_FLAG_PATH, edit_readonly=True)
     s.durable.delete(c.UPGRADE_ERROR_PATH, edit_readonly=True)
@@ -229,13 +229,13 @@ def _stuck(s: PvmState, reason: StuckReason) -> None:
     s.tick_state, s.stuck, s.kernel = TickState.STUCK, reason, None
 
 
-def _save_fallback(s: PvmState) -> None:
+def save_fallback(s: PvmState) -> None:
     """The kernel initialised: it becomes the fallback kernel (an O(1) subtree copy)."""
     if _hash_of(s.durable, c.FALLBACK_KERNEL_PATH) != _hash_of(s.durable, c.KERNEL_BOOT_PATH):
         s.durable.copy(c.KERNEL_BOOT_PATH, c.FALLBACK_KERNEL_PATH, edit_readonly=True)
 
 
-def _boundary(s: PvmState) -> None:
+def boundary(s: PvmState) -> None:
     """The last tick of a top-level call (§5.2 "Status bookkeeping at a boundary")."""
     if s.tick_state is not TickState.PADDING:
         if s.tick_state is not TickState.STUCK or (s.stuck and s.stuck.recoverable):
