@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 
 class ValType(IntEnum):
@@ -231,7 +231,5 @@ class Module:
         """The type of function ``func_index`` in the module's function index space."""
         imported = self.imported(ExternKind.FUNC)
         if func_index < len(imported):
-            desc = imported[func_index].desc
-            assert isinstance(desc, int)
-            return self.types[desc]
+            return self.types[cast(int, imported[func_index].desc)]
         return self.types[self.funcs[func_index - len(imported)].type_index]
