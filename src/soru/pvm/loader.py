@@ -66,6 +66,8 @@ flat vector every element would be a separate path (~450 bytes of proof each).
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 
 from soru.encoding.writer import Writer
@@ -119,12 +121,10 @@ class _Loader(EntryReader):
     """One step: the header, a section's head, an entry, or the end of the kernel."""
 
     def step(self) -> Status:
-        raw = self.store.get((*self.load, "progress"))
-        p = Progress() if raw is None else Progress.decode(raw)
+        p = self.store.get_record((*self.load, "progress"), Progress) or Progress()
         if p.stage is Stage.DONE:
             return Status(True, "loaded")
-        raw = self.store.get((*self.load, "counts"))
-        c = Counts() if raw is None else Counts.decode(raw)
+        c = self.store.get_record((*self.load, "counts"), Counts) or Counts()
         if p.stage is Stage.HEADER:
             p, c, what = self.header(p, c)
         elif p.stage is Stage.SECTION:
@@ -135,8 +135,8 @@ class _Loader(EntryReader):
             p, c, what = self.data_bytes(p, c)
         else:
             p, c, what = ENTRIES[p.section](self, p, c)
-        self.store.set((*self.load, "progress"), p.encode())
-        self.store.set((*self.load, "counts"), c.encode())
+        self.store.set_record((*self.load, "progress"), p)
+        self.store.set_record((*self.load, "counts"), c)
         return Status(p.stage is Stage.DONE, what)
 
     def header(self, p: Progress, c: Counts) -> Result:
@@ -156,7 +156,7 @@ class _Loader(EntryReader):
         section_id = r.u8()
         name = SECTION_NAMES.get(section_id)
         if name is None:
-            r.fail("malformed section id", 0)
+            raise self.fail("malformed section id", start, None)
         decoder.section = name
         size = r.u32()
         body, end = start + r.pos, start + r.pos + size
@@ -176,10 +176,10 @@ class _Loader(EntryReader):
             if after != end:
                 raise self.fail("section size mismatch", after, name)
             if section_id == 12:
-                return replace(p, pos=end), replace(c, data_count=value + 1), name
+                return replace(p, pos=end), replace(c, data_count=value + 1), f"section {name}"
             _check_start(self.context(c), value)
             self.put("start", items.u64(value))
-            return replace(p, pos=end), c, name
+            return replace(p, pos=end), c, f"section {name}"
         if value > end - after:
             raise self.fail("length out of bounds", body, name)
         if section_id == 10 and value != c.funcs - c.imported_funcs:
@@ -187,15 +187,15 @@ class _Loader(EntryReader):
         if value == 0:
             if after != end:
                 raise self.fail("section size mismatch", after, name)
-            return replace(p, pos=end), c, name
+            return replace(p, pos=end), c, f"section {name} (empty)"
         entries = replace(p, stage=Stage.ENTRY, pos=after, section=section_id, end=end,
                           left=value, index=0, part=0, total=0, extra=0)  # fmt: skip
-        return entries, c, f"{name} section ({value} entries)"
+        return entries, c, f"section {name} ({value} entries)"
 
     def custom(self, body: int, end: int, c: Counts) -> str:
         """A custom section: its name is checked, its contents skipped."""
         name, _ = self.item(body, end, "custom", c, lambda d, r: d.name(r))
-        return f"custom section {name[:40]!r}"
+        return f"section custom {name[:40]!r}"
 
     def finish(self, p: Progress, c: Counts) -> Result:
         """The end of the kernel: the checks that span sections, then the vectors' lengths."""
@@ -235,18 +235,34 @@ class Outcome:
     error: DecodeError | InvalidModule | None
 
 
+_OUTCOMES: OrderedDict[bytes, Outcome] = OrderedDict()
+
+
 def check_kernel(kernel: bytes) -> Outcome:
-    """Run every step of loading ``kernel`` without a Merkle tree (the same code on plain
-    dictionaries): the number of steps, and the error that ends the last one, if any."""
-    loader = _Loader(_DictStore(), _bytes_reader(bytes(kernel)), ("wasm",))
+    """Run every step of loading ``kernel`` without a Merkle tree (the same code on a plain
+    dictionary): the number of steps, and the error that ends the last one, if any. A pure
+    function of the bytes, cached by their hash (a kernel that reboots is checked once)."""
+    kernel = bytes(kernel)
+    key = hashlib.blake2b(kernel, digest_size=32).digest()
+    found = _OUTCOMES.get(key)
+    if found is not None:
+        _OUTCOMES.move_to_end(key)
+        return found
+    loader = _Loader(_DictStore(), _bytes_reader(kernel), ("wasm",))
     steps = 0
     while True:
         steps += 1
         try:
             if loader.step().done:
-                return Outcome(steps, None)
+                outcome = Outcome(steps, None)
+                break
         except (DecodeError, InvalidModule) as error:
-            return Outcome(steps, error)
+            outcome = Outcome(steps, error)
+            break
+    _OUTCOMES[key] = outcome
+    if len(_OUTCOMES) > 8:
+        _OUTCOMES.popitem(last=False)
+    return outcome
 
 
 def count_steps(kernel: bytes) -> int:

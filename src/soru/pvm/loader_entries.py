@@ -355,8 +355,15 @@ class EntryReader:
             known.update(zip(batch, facts, strict=True))
         for ref in refs[gathered:]:
             known[ref] = self.fact(ref)
+
+        def fact(ref: items.Ref) -> bytes:
+            found = known.get(ref)
+            if found is None:  # the references and the checker disagree: a loader bug
+                raise RuntimeError(f"the body of function {f} reads {ref}, not gathered")
+            return found
+
         ctx, types, func_types = items.context(
-            known.__getitem__, sizes, mems=c.mems, imported_globals=c.imported_globals,
+            fact, sizes, mems=c.mems, imported_globals=c.imported_globals,
             datas=c.declared_data_count or 0, has_data_count=c.data_count > 0,
         )  # fmt: skip
         type_index, own = items.func_fact_type(known[("f", f)])

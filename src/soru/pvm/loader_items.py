@@ -239,7 +239,8 @@ class View(Sequence):
     """A sequence of ``length`` items, each made by ``make(i)`` when first asked for."""
 
     def __init__(self, length: int, make: Callable[[int], Any]) -> None:
-        self.length, self.make, self.cache = length, make, {}
+        self.length, self.make = length, make
+        self.cache: dict[int, Any] = {}
 
     def __len__(self) -> int:
         return self.length

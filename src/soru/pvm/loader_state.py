@@ -148,6 +148,8 @@ class Status:
 class _TreeStore:
     """The loader's view of a :class:`Cell`."""
 
+    keeps_grafts = True
+
     def __init__(self, cell: Cell) -> None:
         self.cell = cell
 
@@ -167,43 +169,65 @@ class _TreeStore:
         """Make ``path`` hold exactly ``values`` (it held nothing): one graft."""
         self.cell.tree = self.cell.tree.graft(path, Tree.from_items(values))
 
+    def get_record(self, path: P, kind: Any) -> Any:
+        raw = self.cell.get(path)
+        return None if raw is None else kind.decode(raw)
+
+    def set_record(self, path: P, record: Any) -> None:
+        self.cell.set(path, record.encode())
+
 
 class _DictStore:
-    """The same operations on nested dictionaries: :func:`count_steps` runs the very steps
-    without hashing anything."""
+    """The same operations on a dictionary of paths: :func:`soru.pvm.loader.count_steps`
+    runs the very steps without hashing anything."""
+
+    keeps_grafts = False
+    """Fresh directories (lowered code, element items) are not kept: the loader never reads
+    them back, so the steps cannot tell."""
 
     def __init__(self) -> None:
-        self.root: list = [None, {}]
+        self.values: dict[P, Any] = {}
+        self.children: dict[P, set[str]] = {}
 
-    def _node(self, path: P, create: bool = False) -> list | None:
-        node = self.root
-        for name in path:
-            child = node[1].get(name)
-            if child is None:
-                if not create:
-                    return None
-                child = node[1][name] = [None, {}]
-            node = child
-        return node
-
-    def get(self, path: P) -> bytes | None:
-        node = self._node(path)
-        return None if node is None else node[0]
+    def get(self, path: P) -> Any:
+        return self.values.get(path)
 
     def has(self, path: P) -> bool:
-        return self._node(path) is not None
+        return path in self.values or path in self.children
 
-    def set(self, path: P, value: bytes) -> None:
-        self._node(path, create=True)[0] = value  # type: ignore[index]
+    def set(self, path: P, value: Any) -> None:
+        if path not in self.values:
+            child = path
+            while child:
+                parent = child[:-1]
+                names = self.children.get(parent)
+                if names is None:
+                    self.children[parent] = {child[-1]}
+                elif child[-1] in names:
+                    break
+                else:
+                    names.add(child[-1])
+                child = parent
+        self.values[path] = value
 
     def delete(self, path: P) -> None:
-        parent = self._node(path[:-1])
-        if parent is not None:
-            parent[1].pop(path[-1], None)
+        todo = [path]
+        while todo:
+            here = todo.pop()
+            self.values.pop(here, None)
+            todo.extend((*here, name) for name in self.children.pop(here, ()))
+        names = self.children.get(path[:-1])
+        if names is not None:
+            names.discard(path[-1])
 
     def put_fresh(self, path: P, values: dict[P, bytes]) -> None:
-        for rel, value in values.items():
-            self.set(path + rel, value)
+        raise NotImplementedError("a dictionary store keeps no grafts")
+
+    def get_record(self, path: P, kind: Any) -> Any:
+        return self.get(path)  # records are kept as objects: nothing to encode
+
+    def set_record(self, path: P, record: Any) -> None:
+        self.set(path, record)
 
 
 # --- radix vectors ----------------------------------------------------------------------------
@@ -211,15 +235,17 @@ class _DictStore:
 _FAN = 1 << RADIX_BITS
 
 
-def radix_path(base: P, index: int) -> P:
-    """The path of element ``index`` of the radix vector at ``base``."""
+_DIGITS = tuple(str(d) for d in range(_FAN))
+_SHIFTS = tuple(RADIX_BITS * (RADIX_DEPTH - 1 - level) for level in range(RADIX_DEPTH))
+
+
+def radix_path(base: P, index: int, level: int = 0) -> P:
+    """The path of element ``index`` of the radix vector at ``base`` (with ``level``, of
+    that element below its ancestor directory at ``level``)."""
     if not 0 <= index < _FAN**RADIX_DEPTH:
         raise IndexError(index)
-    digits = []
-    for _ in range(RADIX_DEPTH):
-        index, digit = divmod(index, _FAN)
-        digits.append(str(digit))
-    return (*base, *reversed(digits))
+    mask = _FAN - 1
+    return (*base, *(_DIGITS[index >> shift & mask] for shift in _SHIFTS[level:]))
 
 
 def code_path(root: P, pc: int) -> P:
@@ -240,7 +266,7 @@ def _radix_append(store: Any, base: P, start: int, values: list[bytes]) -> None:
         if lo >= start:
             fresh = {}
             for i in range(lo, min(lo + span, stop)):
-                fresh[radix_path((), i)[level:]] = values[i - start]
+                fresh[radix_path((), i, level)] = values[i - start]
             store.put_fresh(prefix, fresh)
             return
         child = span // _FAN
@@ -248,7 +274,7 @@ def _radix_append(store: Any, base: P, start: int, values: list[bytes]) -> None:
         for digit in range((first - lo) // child, (last - lo) // child + 1):
             fill((*prefix, str(digit)), level + 1, lo + digit * child)
 
-    if values:
+    if values and store.keeps_grafts:
         fill(base, 0, 0)
 
 
