@@ -90,6 +90,7 @@ from soru.pvm.loader_state import (
     _DictStore,
     _radix_append,
     _TreeStore,
+    append_radix,
     code_path,
     radix_path,
 )
@@ -105,6 +106,7 @@ __all__ = [
     "LoaderLimit",
     "Outcome",
     "Status",
+    "append_radix",
     "check_kernel",
     "code_path",
     "count_steps",

@@ -146,7 +146,7 @@ class EntryReader:
         imp, pos = self.item(p.pos, p.end, "import", c, lambda d, r: d.import_entry(r))
         where = f"import {imp.module!r} {imp.name!r}"
         _check_imports(Module(imports=(imp,)))
-        self.put("imports", str(c.imports), _fits(items.encode_import(imp), where, p.pos, None))
+        self.put("imports", str(c.imports), _fits(items.encode_import(imp), where, p.pos, "import"))
         desc = imp.desc
         if imp.kind == ExternKind.FUNC:
             assert isinstance(desc, int)

@@ -278,6 +278,12 @@ def _radix_append(store: Any, base: P, start: int, values: list[bytes]) -> None:
         fill(base, 0, 0)
 
 
+def append_radix(cell: Cell, base: P, start: int, values: list[bytes]) -> None:
+    """Append ``values`` to the radix vector at ``base`` in ``cell``, which holds ``start``
+    elements (for Init, which appends the initialisation program to the lowered code)."""
+    _radix_append(_TreeStore(cell), base, start, values)
+
+
 def _read(kernel_reader: KernelReader, offset: int, size: int) -> bytes:
     """``size`` kernel bytes from ``offset`` (fewer at the end), READ_MAX per call."""
     parts, got = [], 0

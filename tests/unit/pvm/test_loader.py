@@ -37,11 +37,13 @@ from soru.pvm.lazy import Cell
 from soru.pvm.loader import (
     MAX_ITEM_BYTES,
     LoaderLimit,
+    append_radix,
     check_kernel,
     code_path,
     count_steps,
     load_all,
     load_step,
+    radix_path,
 )
 from soru.pvm.loader_state import Counts, Progress, Stage
 from soru.pvm.proof import MAX_PROOF_SIZE
@@ -287,6 +289,21 @@ def test_a_body_naming_too_many_functions_is_a_loader_limit() -> None:
     calls = "".join(f"(call $f{i})" for i in range(1200))
     error = check_kernel(_wat(f"(module {funcs} (func {calls}))")).error
     assert isinstance(error, LoaderLimit) and "names too much" in str(error)
+
+
+def test_radix_vectors_do_not_depend_on_how_they_were_appended() -> None:
+    values = [bytes([i % 251]) * (1 + i % 3) for i in range(9000)]
+    whole = Cell(Tree.empty())
+    append_radix(whole, ("v",), 0, values)
+    rng = random.Random(1)
+    for _ in range(5):
+        pieces, start = Cell(Tree.empty()), 0
+        while start < len(values):
+            stop = min(len(values), start + rng.choice([1, 3, 63, 64, 65, 700, 4097]))
+            append_radix(pieces, ("v",), start, values[start:stop])
+            start = stop
+        assert pieces.tree.hash == whole.tree.hash
+    assert [whole.get(radix_path(("v",), i)) for i in range(len(values))] == values
 
 
 def test_records_round_trip() -> None:
