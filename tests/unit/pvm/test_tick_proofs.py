@@ -164,3 +164,24 @@ def test_output_proofs() -> None:
         verify_output_proof(OutputProof(1, 0, b"two", proof.tree))  # another place
     with pytest.raises(InvalidProof):
         produce_output_proof(tree, 1, 2)
+
+
+def test_a_kernel_importing_a_host_function_twice_proves_like_any_other() -> None:
+    """Addresses equal function indices even when one host function is imported twice."""
+    from pvm_kernels import wasm
+
+    kernel = wasm(
+        """(module
+          (import "smart_rollup_core" "write_output" (func $a (param i32 i32) (result i32)))
+          (import "smart_rollup_core" "write_output" (func $b (param i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 0) "ab")
+          (func (export "kernel_run")
+            (drop (call $a (i32.const 0) (i32.const 1)))
+            (drop (call $b (i32.const 1) (i32.const 1)))))"""
+    )
+    proven, _, sizes, _ = _walk(kernel, [[external(b"x")]], NO_REVEALS, 1.0)
+    assert proven > 100 and max(sizes) <= MAX_PROOF_SIZE
+    state = driver.originate(kernel, ticks_per_kernel_run=TICKS)
+    result = driver.run_level(state, 1, with_markers([external(b"x")]), NO_REVEALS)
+    assert result.outbox == (b"a", b"b")

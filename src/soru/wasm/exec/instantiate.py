@@ -25,6 +25,7 @@ from soru.wasm.runtime import (
     Extern,
     FuncInst,
     GlobalInst,
+    HostFunc,
     Instance,
     MemInst,
     TableInst,
@@ -106,6 +107,11 @@ def allocate(machine, module: Module, imports: Mapping[tuple[str, str], Extern])
     for imp in module.imports:
         ext = imports.get((imp.module, imp.name))
         _check_import(module, imp, ext)
+        if isinstance(ext, HostFunc) and ext in instance.funcs:
+            # The same host function imported twice by one module: a second function
+            # instance, so that in a one-module machine an address is a function's index
+            # (indistinguishable in WebAssembly 2.0, which cannot compare function refs).
+            ext = HostFunc(ext.type, ext.fn, ext.name)
         if isinstance(ext, FuncInst) and not _owned(machine, ext):
             machine.add_func(ext)  # a host function gets its address on first import
         getattr(instance, _SPACE[imp.kind]).append(ext)
