@@ -1,7 +1,7 @@
 """The PVM state read lazily from its Merkle tree: what one tick touches, and nothing more.
 
-:class:`LazyPvmState` stands in for :class:`~soru.pvm.state.PvmState` over a tree laid out by
-``soru.pvm.layout``: the *same* tick state machine (``soru.pvm.vm``), the same WebAssembly
+``LazyPvmState`` (``soru.pvm.lazy_state``) stands in for the PVM state over a tree laid
+out by ``soru.pvm.layout``: the *same* tick state machine (``soru.pvm.vm``), the same WebAssembly
 ``Machine.run`` and the same instruction handlers run on it. Every container they use is a
 view onto tree paths — the value stack and frames are :class:`LazyVector`, memory is
 :class:`LazyMemory` (1024-byte chunks), globals, tables and segments likewise, and the
@@ -14,7 +14,8 @@ must contain; run on the partial tree rebuilt from a proof, touching anything el
 here knows the rules, it only knows where the state lives.
 
 Ticks that read a kernel as a whole (Snapshot, Decode, Link and the Init ticks that
-allocate and enter the module) are not lazy yet: they raise :class:`NotLazy`.
+allocate and enter the module) are not lazy yet: they raise :class:`NotLazy`. The state
+object itself, and one lazy tick, are in ``soru.pvm.lazy_state``.
 """
 
 from __future__ import annotations
@@ -27,10 +28,7 @@ from soru.encoding.reader import Reader
 from soru.merkle import Tree
 from soru.merkle.chunked import chunked_length, read_chunked_range, write_chunked
 from soru.pvm import constants, layout
-from soru.pvm.durable import Durable
-from soru.pvm.host_functions import RevealRequest, host_functions
-from soru.pvm.kernel import Phase, guard_init
-from soru.pvm.state import InputMessage, StuckReason, TickState
+from soru.pvm.host_functions import RevealRequest
 from soru.wasm.exec.context import Ctx
 from soru.wasm.exec.machine import FACTORIES, HALT, RESUME, Machine, RunStatus
 from soru.wasm.runtime import FuncInst, HostFunc, WasmFunc
@@ -396,240 +394,3 @@ def save_machine(cell: Cell, machine: Machine) -> None:
         cell.delete((*m, "pending"))
     else:
         cell.set((*m, "pending"), machine.pending.encode())  # type: ignore[attr-defined]
-
-
-class LazyKernelRun:
-    """The running top-level call as ``vm`` sees it: phase, ticks left, machine, instance."""
-
-    def __init__(self, cell: Cell, state: LazyPvmState) -> None:
-        self.cell = cell
-        self._machine: Machine | None = None
-        self._module: LazyModule | None = None
-        self.state = state
-
-    @property
-    def phase(self) -> Phase:
-        raw = self.cell.get(("wasm", "phase"))
-        if raw is None:
-            raise layout.LayoutError("missing wasm/phase")
-        return Phase(raw.decode("ascii"))
-
-    @phase.setter
-    def phase(self, value: Phase) -> None:
-        self.cell.set(("wasm", "phase"), value.value.encode("ascii"))
-
-    @property
-    def phase_left(self) -> int:
-        return self.cell.int(("wasm", "phase_left"))
-
-    @phase_left.setter
-    def phase_left(self, value: int) -> None:
-        self.cell.set(("wasm", "phase_left"), layout.u64(value))
-
-    @property
-    def instance(self) -> LazyModule | None:
-        if self._module is None and self.cell.tree.has(("wasm", "machine")):
-            hosts = guard_init(host_functions(self.state, self.state.version), lambda: self.phase)
-            self._module = LazyModule(self.cell, hosts)
-        return self._module
-
-    @property
-    def machine(self) -> Machine | None:
-        if self._machine is None and self.instance is not None:
-            self._machine = lazy_machine(self.cell, self.instance)
-        return self._machine
-
-    def _not_lazy(self, *_args: object) -> str | None:
-        raise NotLazy(f"a {self.phase.value} tick reads the whole kernel")
-
-    finish_decode = finish_link = allocate = enter = _not_lazy
-
-    @property
-    def kernel(self) -> bytes:
-        raise NotLazy("this tick reads the whole kernel")
-
-
-class LazyInputs:
-    """The input buffer: unread input j at ``pvm/inputs/<inputs_read + j>``."""
-
-    def __init__(self, cell: Cell, state: LazyPvmState) -> None:
-        self.cell, self.state = cell, state
-
-    def __len__(self) -> int:
-        return self.cell.int(("pvm", "inputs"))
-
-    def __bool__(self) -> bool:
-        return len(self) > 0
-
-    def append(self, message: InputMessage) -> None:
-        n = len(self)
-        i = str(self.state.inputs_read + n)
-        info = message.level.to_bytes(4, "big") + layout.u64(message.counter)
-        self.cell.set(("pvm", "inputs", i, "info"), info)
-        self.cell.set(("pvm", "inputs", i, "payload"), message.payload)
-        self.cell.set(("pvm", "inputs"), layout.u64(n + 1))
-
-    def popleft(self) -> InputMessage:
-        n = len(self)
-        if n == 0:
-            raise IndexError("the input buffer is empty")
-        i = str(self.state.inputs_read)
-        info = self.cell.get(("pvm", "inputs", i, "info")) or b""
-        payload = self.cell.get(("pvm", "inputs", i, "payload"))
-        if len(info) != 12 or payload is None:
-            raise layout.LayoutError(f"malformed input {i}")
-        self.cell.delete(("pvm", "inputs", i))
-        self.cell.set(("pvm", "inputs"), layout.u64(n - 1))
-        return InputMessage(_u64(info[:4]), _u64(info[4:]), payload)
-
-    def clear(self) -> None:
-        self.cell.delete(("pvm", "inputs"))
-        self.cell.set(("pvm", "inputs"), layout.u64(0))
-
-
-class LazyOutboxes:
-    """The outboxes by level, each a vector of messages."""
-
-    def __init__(self, cell: Cell) -> None:
-        self.cell = cell
-
-    def _path(self, level: int) -> P:
-        return ("pvm", "outboxes", str(level))
-
-    def setdefault(self, level: int, _default: object = None) -> LazyVector:
-        if self.cell.get(self._path(level)) is None:
-            self.cell.set(self._path(level), layout.u64(0))
-        return LazyVector(self.cell, self._path(level), bytes, bytes)
-
-    def get(self, level: int, default: object = None) -> object:
-        if self.cell.get(self._path(level)) is None:
-            return default
-        return LazyVector(self.cell, self._path(level), bytes, bytes)
-
-    def pop(self, level: int, default: object = None) -> object:
-        found = self.get(level, default)
-        self.cell.delete(self._path(level))
-        return found
-
-
-def _scalar(path: P, kind: str) -> property:
-    """A state field stored at ``path``: ``int`` (u64), ``text`` (ASCII), or an enum."""
-
-    def get(self: LazyPvmState) -> Any:
-        raw = self.cell.get(path)
-        if kind == "int":
-            if raw is None:
-                raise layout.LayoutError(f"missing {'/'.join(path)}")
-            return _u64(raw)
-        if raw is None:
-            return None
-        text = raw.decode("ascii")
-        return {"text": str, "tick_state": TickState, "stuck": StuckReason}[kind](text)
-
-    def put(self: LazyPvmState, value: Any) -> None:
-        if value is None:
-            self.cell.delete(path)
-        elif kind == "int":
-            self.cell.set(path, layout.u64(value))
-        else:
-            text = value if isinstance(value, str) else value.value
-            self.cell.set(path, text.encode("ascii"))
-
-    return property(get, put)
-
-
-class LazyPvmState:
-    """A :class:`~soru.pvm.state.PvmState` whose fields live in the tree of ``cell``."""
-
-    from soru.pvm.state import PvmState as _Concrete
-
-    version = _scalar(("pvm", "version"), "text")
-    tick = _scalar(("pvm", "tick"), "int")
-    tick_state = _scalar(("pvm", "tick_state"), "tick_state")
-    stuck = _scalar(("pvm", "stuck"), "stuck")
-    last_top_level_call = _scalar(("pvm", "last_top_level_call"), "int")
-    max_nb_ticks = _scalar(("pvm", "max_nb_ticks"), "int")
-    reboot_counter = _scalar(("pvm", "reboot_counter"), "int")
-    inputs_read = _scalar(("pvm", "inputs_read"), "int")
-    ticks_to_snapshot = _Concrete.ticks_to_snapshot
-    next_input = _Concrete.next_input
-    write_output = _Concrete.write_output
-
-    def __init__(self, tree: Tree) -> None:
-        if tree.get(("version",)) != layout.LAYOUT_VERSION:
-            raise layout.LayoutError(f"not a {layout.LAYOUT_VERSION.decode()} state")
-        self.cell = Cell(tree)
-        self.durable = Durable(tree.subtree(("durable",)) or Tree.empty())
-        self.inputs = LazyInputs(self.cell, self)
-        self.outboxes = LazyOutboxes(self.cell)
-        self.collect_debug = False
-        self.debug_log: list[bytes] = []
-        self._kernel: LazyKernelRun | None = None
-
-    def debug(self, data: bytes) -> None:
-        self.debug_log.append(bytes(data))
-
-    @property
-    def last_input(self) -> tuple[int, int] | None:
-        raw = self.cell.get(("pvm", "last_input"))
-        return None if raw is None else (_u64(raw[:4]), _u64(raw[4:]))
-
-    @last_input.setter
-    def last_input(self, value: tuple[int, int]) -> None:
-        self.cell.set(("pvm", "last_input"), value[0].to_bytes(4, "big") + layout.u64(value[1]))
-
-    @property
-    def outbox_level(self) -> int | None:
-        raw = self.cell.get(("pvm", "outbox_level"))
-        return None if raw is None else _u64(raw)
-
-    @outbox_level.setter
-    def outbox_level(self, value: int) -> None:
-        self.cell.set(("pvm", "outbox_level"), layout.u64(value))
-
-    @property
-    def kernel(self) -> LazyKernelRun | None:
-        if self._kernel is None and self.cell.tree.has(("wasm",)):
-            self._kernel = LazyKernelRun(self.cell, self)
-        return self._kernel
-
-    @kernel.setter
-    def kernel(self, value: object) -> None:
-        if value is not None:
-            raise NotLazy("starting a top-level call reads the whole kernel")
-        self._kernel = None
-        self.cell.delete(("wasm",))
-
-    def finish(self) -> Tree:
-        """Write back what is not written through, and return the tree after the tick."""
-        run = self._kernel
-        if run is not None and run._machine is not None and self.cell.tree.has(("wasm",)):
-            save_machine(self.cell, run._machine)
-        self.cell.tree = self.cell.tree.graft(("durable",), self.durable.tree)
-        return self.cell.tree
-
-
-def lazy_tick(
-    tree: Tree, *, message: InputMessage | None = None, reveal: bytes | None = None
-) -> Tree:
-    """One tick of the state ``tree`` — an input tick if it needs ``message``, a reveal tick
-    if it needs ``reveal``, a computation tick otherwise — run lazily; returns the tree after.
-
-    Raises :class:`NotLazy` for the ticks that need the whole kernel, ``ValueError`` when the
-    input the tick needs was not given.
-    """
-    from soru.pvm import vm
-
-    state = LazyPvmState(tree)
-    request = vm.input_request(state)  # type: ignore[arg-type]
-    if request.kind == "reveal":
-        if reveal is None:
-            raise ValueError("this tick needs the revealed data")
-        vm.reveal_step(state, reveal)  # type: ignore[arg-type]
-    elif request.kind != "none":
-        if message is None:
-            raise ValueError("this tick needs an inbox message")
-        vm.set_input(state, message)  # type: ignore[arg-type]
-    else:
-        vm.compute(state, 1)  # type: ignore[arg-type]
-    return state.finish()

@@ -29,7 +29,7 @@ from soru.encoding.writer import Writer
 from soru.merkle import Proof, Tree, record
 from soru.merkle.errors import MerkleError
 from soru.pvm import vm
-from soru.pvm.lazy import LazyPvmState, lazy_tick
+from soru.pvm.lazy_state import LazyPvmState, lazy_tick
 from soru.pvm.state import InputMessage, InputRequest
 
 PROOF_VERSION = 1
