@@ -38,19 +38,16 @@ from soru.encoding.inbox import (
     decode_message,
 )
 from soru.protocol import inbox as ib
+from soru.protocol import inbox_proof as ibp
 from soru.protocol import skip_list
 from soru.protocol.inbox import (
     END_OF_LEVEL,
     START_OF_LEVEL,
-    FirstInboxMessage,
     GenesisParameters,
     HistoryCell,
     Inbox,
     InboxError,
     InboxHash,
-    InboxHistory,
-    InboxInputProof,
-    InboxProof,
     InboxProofError,
     LevelProof,
     MalformedInboxProof,
@@ -58,6 +55,7 @@ from soru.protocol.inbox import (
     MissingHistory,
     WitnessHash,
 )
+from soru.protocol.inbox_proof import FirstInboxMessage, InboxHistory, InboxInputProof, InboxProof
 from soru.protocol.skip_list import Cell
 from soru.pvm.state import InputMessage, InputRequest
 
@@ -330,7 +328,7 @@ def test_every_message_of_random_inboxes_is_proven(
             assert produced == expected
             decoded = InboxProof.decode(proof.encode())
             assert decoded == proof
-            assert ib.verify_proof(snapshot, level, index, decoded) == expected
+            assert ibp.verify_proof(snapshot, level, index, decoded) == expected
             if index > 0:
                 request = InputRequest("first_after", level, index - 1)
                 input_proof, message = history.produce_input_proof(
@@ -340,7 +338,7 @@ def test_every_message_of_random_inboxes_is_proven(
                 assert isinstance(input_proof, InboxInputProof)
                 again = InboxInputProof.decode(input_proof.encode())
                 assert again == input_proof
-                assert ib.verify_input(snapshot, request, again, origination_level=0) == expected
+                assert ibp.verify_input(snapshot, request, again, origination_level=0) == expected
     # A level beyond the snapshot cannot be proven against it.
     if snapshot_level < len(levels):
         with pytest.raises(MissingHistory):
@@ -354,14 +352,14 @@ def test_no_more_messages_and_the_next_start_of_level() -> None:
     proof, message = history.produce_proof(snapshot, 1, 6)
     assert message == InputMessage(2, 0, START_OF_LEVEL)
     assert proof.payload is None and len(proof.message_proof) == 1
-    assert ib.verify_proof(snapshot, 1, 6, proof) == message
+    assert ibp.verify_proof(snapshot, 1, 6, proof) == message
     # The snapshot's own level: no more input at all.
     proof, message = history.produce_proof(snapshot, 3, 4)  # SOL, IPL, c, EOL
     assert message is None
-    assert ib.verify_proof(snapshot, 3, 4, proof) is None
+    assert ibp.verify_proof(snapshot, 3, 4, proof) is None
     # Against an older snapshot, its last level is exhausted the same way.
     proof, message = history.produce_proof(snapshots[1], 2, 3)
-    assert message is None and ib.verify_proof(snapshots[1], 2, 3, proof) is None
+    assert message is None and ibp.verify_proof(snapshots[1], 2, 3, proof) is None
     with pytest.raises(InboxError):
         history.produce_proof(snapshot, 1, 7)
     with pytest.raises(InboxError):
@@ -375,21 +373,21 @@ def test_first_inbox_message_and_input_pairing() -> None:
     proof, message = history.produce_input_proof(snapshot, initial, origination_level=1)
     assert proof == FirstInboxMessage()
     assert message == InputMessage(2, 0, START_OF_LEVEL)
-    assert ib.verify_input(snapshot, initial, proof, origination_level=1) == message
+    assert ibp.verify_input(snapshot, initial, proof, origination_level=1) == message
     after = InputRequest("first_after", 2, 1)
     inbox_proof, message = history.produce_input_proof(snapshot, after, origination_level=1)
     assert message == InputMessage(2, 2, external(b"b"))
-    assert ib.verify_input(snapshot, after, inbox_proof, origination_level=1) == message
+    assert ibp.verify_input(snapshot, after, inbox_proof, origination_level=1) == message
     with pytest.raises(InboxProofError):
-        ib.verify_input(snapshot, initial, inbox_proof, origination_level=1)
+        ibp.verify_input(snapshot, initial, inbox_proof, origination_level=1)
     with pytest.raises(InboxProofError):
-        ib.verify_input(snapshot, after, FirstInboxMessage(), origination_level=1)
+        ibp.verify_input(snapshot, after, FirstInboxMessage(), origination_level=1)
     for other in (InputRequest("first_after", 2, 0), InputRequest("first_after", 1, 1)):
         with pytest.raises(InboxProofError):
-            ib.verify_input(snapshot, other, inbox_proof, origination_level=1)
+            ibp.verify_input(snapshot, other, inbox_proof, origination_level=1)
     for kind in (InputRequest("none"), InputRequest("reveal", reveal=b"\x00" * 33)):
         with pytest.raises(InboxProofError):
-            ib.verify_input(snapshot, kind, inbox_proof, origination_level=1)
+            ibp.verify_input(snapshot, kind, inbox_proof, origination_level=1)
         with pytest.raises(InboxError):
             history.produce_input_proof(snapshot, kind, origination_level=1)
 
@@ -397,11 +395,11 @@ def test_first_inbox_message_and_input_pairing() -> None:
 def test_cut_at_level() -> None:
     def cut(level: int) -> InputMessage | None:
         message = InputMessage(level, 0, START_OF_LEVEL)
-        return ib.cut_at_level(message, origination_level=10, commit_inbox_level=20)
+        return ibp.cut_at_level(message, origination_level=10, commit_inbox_level=20)
 
     assert cut(10) is None and cut(9) is None and cut(21) is None
     assert cut(11) is not None and cut(20) is not None
-    assert ib.cut_at_level(None, origination_level=10, commit_inbox_level=20) is None
+    assert ibp.cut_at_level(None, origination_level=10, commit_inbox_level=20) is None
 
 
 def test_a_long_history() -> None:
@@ -418,7 +416,7 @@ def test_a_long_history() -> None:
             proof, message = history.produce_proof(snapshot, level, index)
             assert len(proof.inclusion_proof) <= 4 * 6
             data = proof.encode()
-            assert ib.verify_proof(snapshot, level, index, InboxProof.decode(data)) == message
+            assert ibp.verify_proof(snapshot, level, index, InboxProof.decode(data)) == message
 
 
 # --- proofs: every alteration is rejected ----------------------------------------------------
@@ -437,7 +435,7 @@ def produce(world, level: int, index: int) -> tuple[InboxProof, InputMessage | N
 
 def rejected(snapshot: HistoryCell, level: int, index: int, data: bytes) -> bool:
     try:
-        ib.verify_proof(snapshot, level, index, InboxProof.decode(data))
+        ibp.verify_proof(snapshot, level, index, InboxProof.decode(data))
     except InboxProofError:
         return True
     return False
@@ -451,7 +449,7 @@ def test_every_bit_flip_is_rejected(world: World, level: int, index: int) -> Non
     snapshot = inbox.snapshot()
     proof, message = produce(world, level, index)
     data = proof.encode()
-    assert ib.verify_proof(snapshot, level, index, InboxProof.decode(data)) == message
+    assert ibp.verify_proof(snapshot, level, index, InboxProof.decode(data)) == message
     for position in range(len(data)):
         for bit in range(8):
             altered = bytearray(data)
@@ -472,11 +470,11 @@ def test_wrong_level_counter_payload_or_snapshot_is_rejected(
     last = len(stored.payloads) - 1
     index = data.draw(st.integers(0, last + 1))
     proof, message = history.produce_proof(snapshot, level, index)
-    assert ib.verify_proof(snapshot, level, index, proof) == message
+    assert ibp.verify_proof(snapshot, level, index, proof) == message
 
     def fails(snap: HistoryCell, lv: int, ix: int, pr: InboxProof) -> None:
         with pytest.raises(InboxProofError):
-            ib.verify_proof(snap, lv, ix, pr)
+            ibp.verify_proof(snap, lv, ix, pr)
 
     for other_level in {level - 1, level + 1, 0, 41}:
         fails(snapshot, other_level, index, proof)
@@ -517,7 +515,7 @@ def test_octez_accepts_a_proof_of_another_level_soru_does_not(world: World) -> N
     proof, message = history.produce_proof(snapshot, 5, 2)
     assert message is not None and message.level == 5
     with pytest.raises(InboxProofError, match="reaches level 5"):
-        ib.verify_proof(snapshot, 6, 2, proof)
+        ibp.verify_proof(snapshot, 6, 2, proof)
 
 
 def test_octez_accepts_a_rewritten_last_index_soru_does_not(world: World) -> None:
@@ -539,29 +537,29 @@ def test_octez_accepts_a_rewritten_last_index_soru_does_not(world: World) -> Non
     assert skip_list.pointer_count(4) == skip_list.pointer_count(7)
     forged = InboxProof(proof.inclusion_proof, (forged_head,), None, proof.index_certificate)
     with pytest.raises(InboxProofError):
-        ib.verify_proof(snapshot, level, 5, forged)
+        ibp.verify_proof(snapshot, level, 5, forged)
     honest_end, _ = history.produce_proof(snapshot, level, 8)
     for fake in range(0, 20):
         if fake != 7:
             lying = replace(honest_end, message_proof=(replace(head, index=fake),))
             with pytest.raises(InboxProofError):
-                ib.verify_proof(snapshot, level, fake + 1, lying)
+                ibp.verify_proof(snapshot, level, fake + 1, lying)
     # Any certificate cell claiming a wrong index, or a missing or extra cell, fails too.
     for i, cell in enumerate(honest_end.index_certificate):
         certificate = list(honest_end.index_certificate)
         certificate[i] = replace(cell, index=cell.index + 1)
         with pytest.raises(InboxProofError):
-            ib.verify_proof(
+            ibp.verify_proof(
                 snapshot, level, 8, replace(honest_end, index_certificate=tuple(certificate))
             )
         del certificate[i]
         with pytest.raises(InboxProofError):
-            ib.verify_proof(
+            ibp.verify_proof(
                 snapshot, level, 8, replace(honest_end, index_certificate=tuple(certificate))
             )
     extra = (*honest_end.index_certificate, stored.witness[0])
     with pytest.raises(InboxProofError):
-        ib.verify_proof(snapshot, level, 8, replace(honest_end, index_certificate=extra))
+        ibp.verify_proof(snapshot, level, 8, replace(honest_end, index_certificate=extra))
 
 
 def test_claimed_indices_of_the_inclusion_proof_must_be_true(world: World) -> None:
@@ -573,7 +571,7 @@ def test_claimed_indices_of_the_inclusion_proof_must_be_true(world: World) -> No
             cells = list(proof.inclusion_proof)
             cells[i] = replace(cell, index=fake)
             with pytest.raises(InboxProofError):
-                ib.verify_proof(snapshot, 3, 1, replace(proof, inclusion_proof=tuple(cells)))
+                ibp.verify_proof(snapshot, 3, 1, replace(proof, inclusion_proof=tuple(cells)))
 
 
 # --- the encoding ----------------------------------------------------------------------------
