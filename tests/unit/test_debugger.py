@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import wasmtime
 
+from soru.pvm.loader import check_kernel
 from soru.tools import debugger, debugger_show
 
 KERNELS = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "kernels"
@@ -34,6 +35,8 @@ ECHO_INBOX = [[{"external": "68656c6c6f"}, {"payload": "0x0102"}]]
 """One level: an external message "hello" and a transfer of the bytes 0x0102."""
 
 TICKS = 1000
+DECODE = check_kernel(ECHO.read_bytes()).steps if ECHO.exists() else 0
+"""Decode ticks of echo.wasm: one per step of the incremental loader."""
 """Ticks per kernel_run in these sessions: small, so padding is short to read."""
 
 
@@ -73,7 +76,7 @@ def status_fields(line: str) -> tuple[int, str, str]:
 
 
 def test_tick_by_tick_through_loading_into_eval(tmp_path, inbox_file):
-    script = "step kernel_run\n" + "step tick\n" * 40
+    script = "step kernel_run\n" + "step tick\n" * (DECODE + 40)
     transcript, status = debug(tmp_path, script, inputs=str(inbox_file))
     assert status == 0
     lines = [ln for ln in transcript.splitlines() if ln.startswith("tick ")]
@@ -81,12 +84,12 @@ def test_tick_by_tick_through_loading_into_eval(tmp_path, inbox_file):
     # step kernel_run from genesis: the level is fed, the collect call padded to its boundary
     assert status_fields(lines[1]) == (TICKS, "snapshot", "-")
     seen = [status_fields(ln) for ln in lines[2:]]
-    assert [tick for tick, _, _ in seen] == list(range(TICKS + 1, TICKS + 41))  # one per step
+    assert [tick for tick, _, _ in seen] == list(range(TICKS + 1, TICKS + DECODE + 41))
     states = [(state, phase) for _, state, phase in seen]
-    assert states[0] == ("decode", "decode")  # echo.wasm is one decode chunk
-    assert states[1:4] == [("link", "link")] * 3  # one tick per import
-    assert states[4] == ("init", "allocate")
-    rest = states[5:]
+    assert states[:DECODE] == [("decode", "decode")] * DECODE  # one tick per loader step
+    assert states[DECODE : DECODE + 3] == [("link", "link")] * 3  # one tick per import
+    assert states[DECODE + 3] == ("init", "allocate")
+    rest = states[DECODE + 4 :]
     first_eval = rest.index(("eval", "eval"))
     assert set(rest[: first_eval - 1]) == {("init", "init program")}  # the data segments
     assert rest[first_eval - 1] == ("init", "enter")
@@ -334,7 +337,7 @@ def test_debug_kernel_output(tmp_path, inbox_file):
 def test_breakpoints(tmp_path, inbox_file):
     script = f"""
         break
-        break tick {TICKS + 40}
+        break tick {TICKS + DECODE + 39}
         break function write_output
         break function kernel_run
         break
@@ -359,17 +362,17 @@ def test_breakpoints(tmp_path, inbox_file):
     lines = transcript.splitlines()
     listing = lines[lines.index("> break function kernel_run") + 3 :][:3]
     assert listing == [
-        f"1: tick {TICKS + 40}",
+        f"1: tick {TICKS + DECODE + 39}",
         "2: function 1 <write_output>: host function called",
         "3: function 6 <kernel_run> entered",
     ]
     stops = [lines[i + 1 :] for i, ln in enumerate(lines) if ln == "> continue"]
     # kernel_run is entered at the first Eval tick of the first kernel_run (SOL)
     assert "breakpoint 3 hit: function 6 <kernel_run> entered" in stops[0][1]
-    assert status_fields(stops[0][3])[:2] == (TICKS + 33, "eval")
+    assert status_fields(stops[0][3])[:2] == (TICKS + DECODE + 32, "eval")
     # the tick breakpoint lands exactly on its tick
-    assert stops[1][0] == f"breakpoint 1 hit: tick {TICKS + 40}"
-    assert status_fields(stops[1][2])[0] == TICKS + 40
+    assert stops[1][0] == f"breakpoint 1 hit: tick {TICKS + DECODE + 39}"
+    assert status_fields(stops[1][2])[0] == TICKS + DECODE + 39
     # write_output is first called for the external message (the third kernel_run)
     assert stops[2][0] == "breakpoint 2 hit: function 1 <write_output>: host function called"
     assert stops[2][1].startswith("  at func 5 +") and stops[2][1].endswith("call 1 <write_output>")

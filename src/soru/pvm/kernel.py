@@ -2,10 +2,13 @@
 
 A top-level call starts from the kernel bytes at ``/kernel/boot.wasm``:
 
-* **Decode** takes ``max(1, ceil(len(kernel) / DECODE_CHUNK_BYTES))`` ticks: one per chunk of
-  kernel bytes. The outcome — a decoded, validated module with floats forbidden, or a decode
-  error — is known at the last decode tick. (The incremental decoder that proves a single
-  decode tick consumes exactly one chunk per tick; the count depends on the bytes only.)
+* **Decode** takes one tick per step of the incremental loader (``soru.pvm.loader``): each
+  step decodes, validates and lowers one bounded item of the kernel into the state tree, so
+  any decode tick can be proven. The outcome — a valid module with floats forbidden, or the
+  error of the step that rejects it — is known at the last decode tick. Here the number of
+  steps and the outcome are computed once per kernel (``loader.check_kernel``), and the
+  interpreter's own module is decoded in one go; ``soru.pvm.layout`` rebuilds the loader's
+  tree for any decode tick when a state hash is asked for.
 * **Link** takes ``max(1, number of imports)`` ticks; every import must be a host function
   of ``smart_rollup_core`` that the PVM version has, with the exact type. The outcome is
   known at the last link tick.
@@ -27,17 +30,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
+from soru.merkle import Tree
 from soru.pvm import constants
+from soru.pvm.durable import Durable
 from soru.pvm.host_functions import host_functions
 from soru.wasm.binary import decode_module
-from soru.wasm.errors import DecodeError, InvalidModule, LinkError, Trap
+from soru.wasm.errors import LinkError, Trap
 from soru.wasm.exec.machine import Machine
 from soru.wasm.runtime import HostFunc, Instance
 from soru.wasm.syntax import ExternKind, FuncType, Module
 from soru.wasm.validate import validate_module
-
-DECODE_CHUNK_BYTES = 4096
-"""Kernel bytes consumed by one Decode tick."""
 
 
 class Phase(Enum):
@@ -49,6 +51,10 @@ class Phase(Enum):
     INIT_PROGRAM = "init program"
     ENTER = "enter"
     EVAL = "eval"
+
+
+KERNEL_KEY = ("kernel", "boot.wasm")
+"""Where ``/kernel/boot.wasm`` lives in the durable tree (its value and any sub-keys)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,13 +77,16 @@ def decode_kernel(kernel: bytes) -> DecodedKernel:
     if cached is not None:
         _CACHE.move_to_end(key)
         return cached
-    ticks = max(1, -(-len(kernel) // DECODE_CHUNK_BYTES))
-    try:
-        module = decode_module(kernel, forbid_floats=True)
+    from soru.pvm.loader import check_kernel  # the loader binds the lazy state: import late
+
+    outcome = check_kernel(kernel)
+    if outcome.error is not None:
+        error = outcome.error
+        result = DecodedKernel(None, f"{type(error).__name__}: {error}", outcome.steps)
+    else:
+        module = decode_module(kernel, forbid_floats=True)  # what the loader accepted
         validate_module(module)
-        result = DecodedKernel(module, None, ticks)
-    except (DecodeError, InvalidModule) as exc:
-        result = DecodedKernel(None, f"{type(exc).__name__}: {exc}", ticks)
+        result = DecodedKernel(module, None, outcome.steps)
     _CACHE[key] = result
     if len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
@@ -154,20 +163,38 @@ class KernelRun:
     machine: Machine | None = None
     instance: Instance | None = None
     imports: dict = field(default_factory=dict)
+    snapshot: Tree | None = None  # the durable subtree of the kernel when the call started
 
     @classmethod
-    def start(cls, kernel: bytes) -> KernelRun:
+    def start(cls, durable: Durable) -> KernelRun:
+        """The Snapshot tick: the kernel the call will load, as it stands now."""
+        kernel = durable.read_all(constants.KERNEL_BOOT_PATH) or b""
         decoded = decode_kernel(kernel)
-        return cls(kernel, decoded, Phase.DECODE, decoded.decode_ticks)
+        snapshot = durable.tree.subtree(KERNEL_KEY)
+        return cls(kernel, decoded, Phase.DECODE, decoded.decode_ticks, snapshot=snapshot)
 
-    def finish_decode(self, env, version: str) -> str | None:
-        """At the last decode tick: the error, or None and the Link phase begins."""
+    @property
+    def decode_steps(self) -> int:
+        """Loader steps made so far (during Decode), or all of them (after)."""
         assert self.decoded is not None
+        if self.phase is Phase.DECODE:
+            return self.decoded.decode_ticks - self.phase_left
+        return self.decoded.decode_ticks
+
+    def decode(self, env, budget: int) -> tuple[int, str | None]:
+        """Up to ``budget`` decode ticks: (ticks made, outcome), the outcome being None while
+        decoding goes on, ``""`` once the module is loaded (Link begins), else the error."""
+        assert self.decoded is not None
+        if self.phase_left > 1:  # the interpreter decoded the kernel once, at Snapshot
+            n = min(budget, self.phase_left - 1)
+            self.phase_left -= n
+            return n, None
+        self.phase_left = 0
         if self.decoded.error is not None:
-            return self.decoded.error
+            return 1, self.decoded.error
         assert self.decoded.module is not None
         self.phase, self.phase_left = Phase.LINK, link_ticks(self.decoded.module)
-        return None
+        return 1, ""
 
     def finish_link(self, env, version: str) -> str | None:
         assert self.decoded is not None and self.decoded.module is not None

@@ -18,10 +18,15 @@ said; a *vector* is a directory whose own value is its length, u64, with childre
                                  u32 ‖ counter u64) and payload (the message bytes)
     pvm/outbox_level             level of the current outbox (absent before the first SOL)
     pvm/outboxes/<level>         vector of the messages written at that level
-    wasm/phase, wasm/phase_left  loading progress of the running top-level call
-    wasm/kernel                  the kernel bytes of the running call (chunked value)
-    wasm/module/…                code and static facts of the running module (see
-                                 :func:`_module_tree`), from Init's allocation on
+    wasm/phase                   the loading phase of the running top-level call
+    wasm/phase_left              ticks left in it (absent during Decode: the loader knows)
+    wasm/decode_steps            loader steps made (``soru.pvm.loader``)
+    wasm/kernel                  the kernel the call loads: the durable subtree of
+                                 /kernel/boot.wasm, grafted at Snapshot (an O(1) copy)
+    wasm/load/…, wasm/module/…   the incremental loader's state and the module it builds:
+                                 code (a radix vector), functions, types, imports, globals,
+                                 exports, segments — the initialisation program is
+                                 appended to the code when Init allocates the module
     wasm/machine/…               the WebAssembly machine (from Init's allocation on):
         pc, status, pending_return, pending (a reveal request), stack and frames
         (vectors of values), memory (byte length, and children <i> for each 1024-byte
@@ -180,56 +185,83 @@ def _limit(maximum: int | None) -> bytes:
     return b"" if maximum is None else u64(maximum)
 
 
-_MODULE_CACHE: OrderedDict[bytes, Tree] = OrderedDict()
+_LOADED: OrderedDict[bytes, Tree] = OrderedDict()
 
 
-def _module_tree(run: KernelRun) -> Tree:
-    """What the machine's code needs besides its data, cached by kernel content::
+def _cached(key: bytes, make) -> Tree:
+    found = _LOADED.get(key)
+    if found is None:
+        found = _LOADED[key] = make()
+        if len(_LOADED) > 8:
+            _LOADED.popitem(last=False)
+    else:
+        _LOADED.move_to_end(key)
+    return found
 
-        code            vector: each element ``zarith base ‖ op ‖ immediates``
-        funcs           vector of encoded functions (by machine address)
-        types           vector of the module's function types
-        memory_max      the memory's maximum in pages (empty: none)
-        tables/<t>      element type byte ‖ the table's maximum (none: absent)
-    """
-    key = hashlib.blake2b(run.kernel, digest_size=32).digest()
-    cached = _MODULE_CACHE.get(key)
-    if cached is not None:
-        return cached
-    machine, instance = run.machine, run.instance
-    assert machine is not None and instance is not None
-    items: Items = {}
-    code = (Writer().zarith_n(base).getvalue() + encode_instr(op, imm)
-            for op, imm, base in machine.source)  # fmt: skip
-    _vector(items, ("code",), code)
-    _vector(items, ("funcs",), (encode_func(f) for f in machine.funcs))
-    _vector(items, ("types",), (encode_functype(t) for t in instance.module.types))
-    if instance.mems:
-        items[("memory_max",)] = _limit(instance.mems[0].max)
-    for t, table in enumerate(instance.tables):
-        items[("tables", str(t))] = bytes((table.type.elem,)) + _limit(table.max)
-    tree = Tree.from_items(items)
-    _MODULE_CACHE[key] = tree
-    if len(_MODULE_CACHE) > 4:
-        _MODULE_CACHE.popitem(last=False)
-    return tree
+
+def _loader_tree(run: KernelRun) -> Tree:
+    """The loader's tree (``load/…`` and ``module/…``, see ``soru.pvm.loader``) after the
+    decode steps ``run`` has made: rebuilt step by step during Decode, cached once loaded."""
+    from soru.pvm.lazy import Cell
+    from soru.pvm.loader import load_all, load_step
+
+    digest = hashlib.blake2b(run.kernel, digest_size=32).digest()
+    if run.phase.value != "decode":
+        return _cached(b"loaded" + digest, lambda: load_all(run.kernel, root=()))
+    cell, kernel = Cell(Tree.empty()), run.kernel
+    for _ in range(run.decode_steps):
+        load_step(cell, lambda offset, size: kernel[offset : offset + size], root=())
+    return cell.tree
+
+
+def _with_init_program(run: KernelRun, loaded: Tree) -> Tree:
+    """The loaded module with the machine's initialisation program appended to its code
+    (as the allocation tick appends it), cached by kernel."""
+    from soru.pvm.lazy import Cell
+    from soru.pvm.loader_state import append_radix
+
+    machine = run.machine
+    assert machine is not None
+    length = int.from_bytes(loaded.get(("module", "code")) or b"", "big")
+
+    def build() -> Tree:
+        extra = [Writer().zarith_n(base).getvalue() + encode_instr(op, imm)
+                 for op, imm, base in machine.source[length:]]  # fmt: skip
+        if not extra:
+            return loaded
+        cell = Cell(loaded)
+        append_radix(cell, ("module", "code"), length, extra)
+        cell.set(("module", "code"), u64(length + len(extra)))
+        return cell.tree
+
+    digest = hashlib.blake2b(run.kernel, digest_size=32).digest()
+    return _cached(b"running" + digest, build)
 
 
 def _wasm_tree(run: KernelRun) -> Tree:
     items: Items = {
         ("phase",): run.phase.value.encode("ascii"),
-        ("phase_left",): u64(run.phase_left),
+        ("decode_steps",): u64(run.decode_steps),
     }
+    if run.phase.value != "decode":
+        items[("phase_left",)] = u64(run.phase_left)
     data_segments: list[tuple[tuple[str, ...], bytes]] = []
     if run.machine is not None and run.instance is not None:
         machine_items = _machine_items(run.machine)
         data_segments = _instance_items(machine_items, run)
         items.update({("machine", *path): value for path, value in machine_items.items()})
-    tree = write_chunked(Tree.from_items(items), ("kernel",), run.kernel)
+    tree = Tree.from_items(items)
+    if run.snapshot is not None:
+        tree = tree.graft(("kernel",), run.snapshot)
     for path, data in data_segments:
         tree = write_chunked(tree, ("machine", *path), data)
+    loaded = _loader_tree(run)
     if run.machine is not None:
-        tree = tree.graft(("module",), _module_tree(run))
+        loaded = _with_init_program(run, loaded)
+    for part in ("load", "module"):
+        sub = loaded.subtree((part,))
+        if sub is not None:
+            tree = tree.graft((part,), sub)
     return tree
 
 
@@ -360,18 +392,26 @@ def _load_machine(tree: Tree, run: KernelRun) -> None:
 
 
 def _load_kernel(tree: Tree, s: PvmState) -> KernelRun:
-    from soru.pvm.kernel import KernelRun, Phase, decode_kernel
+    from soru.pvm.durable import Durable
+    from soru.pvm.kernel import KERNEL_KEY, KernelRun, Phase, decode_kernel
 
-    kernel = read_chunked(tree, ("kernel",))
-    if kernel is None:
-        raise LayoutError("a running call without its kernel")
-    run = KernelRun(kernel, decode_kernel(kernel), Phase(_text(tree, ("phase",))))
-    past_link = run.phase not in (Phase.DECODE, Phase.LINK)
+    snapshot = tree.subtree(("kernel",))
+    kernel = b""
+    if snapshot is not None:
+        durable = Durable(Tree.empty().graft(KERNEL_KEY, snapshot))
+        kernel = durable.read_all("/kernel/boot.wasm") or b""
+    decoded = decode_kernel(kernel)
+    phase = Phase(_text(tree, ("phase",)))
+    run = KernelRun(kernel, decoded, phase, snapshot=snapshot)
+    if phase is Phase.DECODE:
+        run.phase_left = decoded.decode_ticks - _int(tree, ("decode_steps",))
+        return run
+    past_link = phase is not Phase.LINK
     if past_link and run.finish_link(s, s.version) is not None:
         raise LayoutError("the stored kernel no longer links")
     if tree.has(("machine",)):
         _load_machine(tree, run)
-    run.phase = Phase(_text(tree, ("phase",)))  # after allocation, which resets it
+    run.phase = phase  # after allocation, which resets it
     run.phase_left = _int(tree, ("phase_left",))
     return run
 

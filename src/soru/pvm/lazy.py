@@ -13,8 +13,10 @@ must contain; run on the partial tree rebuilt from a proof, touching anything el
 ``NotInProof``. That is the "one step function, two backends" of ARCHITECTURE.md: nothing
 here knows the rules, it only knows where the state lives.
 
-Ticks that read a kernel as a whole (Snapshot, Decode, Link and the Init ticks that
-allocate and enter the module) are not lazy yet: they raise :class:`NotLazy`. The state
+Snapshot grafts the kernel and each Decode tick is one bounded step of the incremental
+loader (``soru.pvm.loader``). Three kinds of tick still work on the whole module and are not
+lazy yet — the last Link tick (it checks every import), and the Init ticks that allocate
+and enter the module: they raise :class:`NotLazy`. The state
 object itself, and one lazy tick, are in ``soru.pvm.lazy_state``.
 """
 
@@ -38,7 +40,8 @@ P = tuple[str, ...]
 
 
 class NotLazy(SoruError):
-    """A tick that needs the whole kernel (Snapshot, Decode, Link, Init) — not provable yet."""
+    """A tick that works on the whole module (the last Link tick, Init's allocation and entry
+    ticks) — not provable yet."""
 
 
 class Cell:
@@ -347,13 +350,16 @@ class LazyCode:
 
     def __init__(self, cell: Cell, machine: Machine, module: LazyModule) -> None:
         self.cell, self.machine, self.module = cell, machine, module
+        from soru.pvm.loader_state import code_path  # the loader builds on these cells
+
+        self.code_path = code_path
 
     def __getitem__(self, pc: int) -> Callable[[], int]:
         if pc == HALT:
             return self.machine._halt
         if pc == RESUME:
             return self.machine._resume
-        raw = self.cell.get(("wasm", "module", "code", str(pc)))
+        raw = self.cell.get(self.code_path(("wasm",), pc))
         if raw is None:
             raise layout.LayoutError(f"no instruction at program counter {pc}")
         reader = Reader(raw)

@@ -14,7 +14,7 @@ from soru.merkle import Tree
 from soru.pvm import layout
 from soru.pvm.durable import Durable
 from soru.pvm.host_functions import host_functions
-from soru.pvm.kernel import Phase, guard_init
+from soru.pvm.kernel import KERNEL_KEY, Phase, guard_init
 from soru.pvm.lazy import Cell, LazyModule, LazyVector, NotLazy, P, _u64, lazy_machine, save_machine
 from soru.pvm.state import InputMessage, PvmState, StuckReason, TickState
 from soru.wasm.exec.machine import Machine
@@ -64,7 +64,36 @@ class LazyKernelRun:
     def _not_lazy(self, *_args: object) -> str | None:
         raise NotLazy(f"a {self.phase.value} tick reads the whole kernel")
 
-    finish_decode = finish_link = allocate = enter = _not_lazy
+    finish_link = allocate = enter = _not_lazy
+
+    def decode(self, env: object, budget: int) -> tuple[int, str | None]:
+        """One decode tick: one step of the loader on the tree (``soru.pvm.loader``), reading
+        the kernel from the snapshot the call took; see ``KernelRun.decode``."""
+        from soru.pvm.loader import load_step
+        from soru.wasm.errors import DecodeError, InvalidModule
+
+        steps = self.cell.int(("wasm", "decode_steps"))
+        try:
+            status = load_step(self.cell, self._read_kernel, root=("wasm",))
+        except (DecodeError, InvalidModule) as error:
+            return 1, f"{type(error).__name__}: {error}"
+        self.cell.set(("wasm", "decode_steps"), layout.u64(steps + 1))
+        if not status.done:
+            return 1, None
+        self.phase = Phase.LINK
+        self.phase_left = max(1, self.cell.int(("wasm", "module", "imports")))
+        return 1, ""
+
+    def _read_kernel(self, offset: int, size: int) -> bytes:
+        """Kernel bytes from the call's snapshot (empty past its end)."""
+        snapshot = self.cell.tree.subtree(("wasm", "kernel"))
+        if snapshot is None:
+            return b""
+        durable = Durable(Tree.empty().graft(KERNEL_KEY, snapshot))
+        length = durable.find_value_size("/kernel/boot.wasm") or 0
+        if offset >= length:
+            return b""
+        return durable.read("/kernel/boot.wasm", offset, min(size, length - offset))
 
     @property
     def kernel(self) -> bytes:
@@ -219,6 +248,16 @@ class LazyPvmState:
             raise NotLazy("starting a top-level call reads the whole kernel")
         self._kernel = None
         self.cell.delete(("wasm",))
+
+    def start_call(self) -> None:
+        """The Snapshot tick: the call starts decoding; the kernel as it stands now is
+        grafted into the state (an O(1) copy of its subtree, not a read of it)."""
+        self._kernel = None
+        self.cell.set(("wasm", "phase"), Phase.DECODE.value.encode("ascii"))
+        self.cell.set(("wasm", "decode_steps"), layout.u64(0))
+        snapshot = self.durable.tree.subtree(KERNEL_KEY)
+        if snapshot is not None:
+            self.cell.tree = self.cell.tree.graft(("wasm", "kernel"), snapshot)
 
     def finish(self) -> Tree:
         """Write back what is not written through, and return the tree after the tick."""

@@ -133,6 +133,12 @@ class PvmState:
         """``write_debug``: not part of the state; kept for the node's and debugger's logs."""
         self.debug_log.append(bytes(data))
 
+    def start_call(self) -> None:
+        """The Snapshot tick: a top-level call starts loading the kernel."""
+        from soru.pvm.kernel import KernelRun
+
+        self.kernel = KernelRun.start(self.durable)
+
     @property
     def ticks_to_snapshot(self) -> int:
         """Ticks left before the boundary tick of the current top-level call (§5.2)."""

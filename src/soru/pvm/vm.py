@@ -118,7 +118,7 @@ def _advance(s: PvmState, budget: int) -> int:
         s.tick += 1
         return 1
     if state is TickState.SNAPSHOT:
-        s.kernel = KernelRun.start(s.durable.read_all(c.KERNEL_BOOT_PATH) or b"")
+        s.start_call()
         s.tick_state = TickState.DECODE
         s.tick += 1
         return 1
@@ -130,6 +130,14 @@ def _advance_kernel(s: PvmState, budget: int) -> int:
     assert run is not None
     if run.phase is Phase.EVAL or run.phase is Phase.INIT_PROGRAM:
         return _run_machine(s, run, budget)
+    if run.phase is Phase.DECODE:
+        made, outcome = run.decode(s, budget)
+        s.tick += made
+        if outcome == "":
+            s.tick_state = TickState.LINK
+        elif outcome is not None:
+            _kernel_failure(s, Phase.DECODE)
+        return made
     if run.phase_left > 1:  # Decode and Link ticks before their last one do nothing visible
         n = min(budget, run.phase_left - 1)
         run.phase_left -= n
@@ -137,9 +145,7 @@ def _advance_kernel(s: PvmState, budget: int) -> int:
         return n
     s.tick += 1
     phase = run.phase
-    if phase is Phase.DECODE:
-        error, s.tick_state = run.finish_decode(s, s.version), TickState.LINK
-    elif phase is Phase.LINK:
+    if phase is Phase.LINK:
         error, s.tick_state = run.finish_link(s, s.version), TickState.INIT
     elif phase is Phase.ALLOCATE:
         error = run.allocate()

@@ -2,7 +2,8 @@
 tick, every boundary tick, the first and last tick of every kernel_run and random ticks in
 between are proven; each proof verifies, its *after* is the state hash at T+1 of the
 interpreter that never left memory, and it is at most 30,000 bytes. Ticks that read a
-kernel whole (Snapshot, Decode, Link, Init) are not provable yet (``NotLazy``); they are
+module whole (the last Link tick, Init's allocate and enter ticks) are not provable yet
+(``NotLazy``); Snapshot and every Decode tick are (one loader step each). They are
 counted, and their number is asserted, so the gap stays visible.
 """
 
