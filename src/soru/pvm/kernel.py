@@ -97,17 +97,31 @@ def link_ticks(module: Module) -> int:
     return max(1, len(module.imports))
 
 
+def check_import(
+    module_name: str, name: str, kind: int, ftype: FuncType | None, hosts: dict[str, HostFunc]
+) -> HostFunc:
+    """One Link tick's check: the import is a host function of ``smart_rollup_core`` that this
+    PVM version has, with exactly its type; returns it or raises LinkError."""
+    if module_name != constants.HOST_MODULE or kind != ExternKind.FUNC:
+        raise LinkError(f"unknown import {module_name}.{name}")
+    host = hosts.get(name)
+    if host is None:
+        raise LinkError(f"unknown host function {name}")
+    if host.type != ftype:
+        raise LinkError(f"host function {name} has type {host.type}")
+    return host
+
+
+def _import_type(module: Module, index: int) -> FuncType | None:
+    desc = module.imports[index].desc
+    return module.types[desc] if isinstance(desc, int) else None
+
+
 def link_imports(module: Module, hosts: dict[str, HostFunc]) -> dict[tuple[str, str], HostFunc]:
     """Resolve every import against the PVM's host functions; raises LinkError."""
     resolved = {}
-    for imp in module.imports:
-        if imp.module != constants.HOST_MODULE or imp.kind != ExternKind.FUNC:
-            raise LinkError(f"unknown import {imp.module}.{imp.name}")
-        host = hosts.get(imp.name)
-        if host is None:
-            raise LinkError(f"unknown host function {imp.name}")
-        if host.type != module.types[imp.desc]:  # type: ignore[index]
-            raise LinkError(f"host function {imp.name} has type {host.type}")
+    for index, imp in enumerate(module.imports):
+        host = check_import(imp.module, imp.name, imp.kind, _import_type(module, index), hosts)
         resolved[(imp.module, imp.name)] = host
     return resolved
 
@@ -195,6 +209,28 @@ class KernelRun:
         assert self.decoded.module is not None
         self.phase, self.phase_left = Phase.LINK, link_ticks(self.decoded.module)
         return 1, ""
+
+    def link(self, env, budget: int) -> tuple[int, str | None]:
+        """Up to ``budget`` Link ticks, one import each: (ticks made, outcome) — None while
+        linking goes on, ``""`` once every import resolved (Init begins), else the error."""
+        assert self.decoded is not None and self.decoded.module is not None
+        module = self.decoded.module
+        hosts = host_functions(env, env.version)
+        count, made = link_ticks(module), 0
+        while made < budget:
+            index = count - self.phase_left
+            made += 1
+            if index < len(module.imports):
+                imp = module.imports[index]
+                try:
+                    check_import(imp.module, imp.name, imp.kind, _import_type(module, index), hosts)
+                except LinkError as exc:
+                    return made, f"LinkError: {exc}"
+            self.phase_left -= 1
+            if self.phase_left == 0:
+                error = self.finish_link(env, env.version)
+                return made, "" if error is None else error
+        return made, None
 
     def finish_link(self, env, version: str) -> str | None:
         assert self.decoded is not None and self.decoded.module is not None

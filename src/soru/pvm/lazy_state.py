@@ -64,7 +64,37 @@ class LazyKernelRun:
     def _not_lazy(self, *_args: object) -> str | None:
         raise NotLazy(f"a {self.phase.value} tick reads the whole kernel")
 
-    finish_link = allocate = enter = _not_lazy
+    allocate = enter = _not_lazy
+
+    def link(self, env: Any, budget: int) -> tuple[int, str | None]:
+        """One Link tick: import k of ``wasm/module/imports`` checked against the host
+        functions; see ``KernelRun.link``."""
+        from soru.encoding.reader import Reader
+        from soru.pvm.kernel import check_import
+        from soru.pvm.lazy import _functype
+        from soru.wasm.errors import LinkError
+
+        m: P = ("wasm", "module")
+        imports = self.cell.int((*m, "imports"))
+        index = max(1, imports) - self.phase_left
+        if index < imports:
+            reader = Reader(self.cell.get((*m, "imports", str(index))) or b"")
+            kind = reader.u8()
+            module_name = reader.read(reader.zarith_n()).decode()
+            name = reader.read(reader.zarith_n()).decode()
+            ftype = None
+            if kind == 0:
+                raw = self.cell.get((*m, "types", str(reader.zarith_n())))
+                ftype = _functype(Reader(raw or b""))
+            try:
+                check_import(module_name, name, kind, ftype, host_functions(env, env.version))
+            except LinkError as exc:
+                return 1, f"LinkError: {exc}"
+        self.phase_left -= 1
+        if self.phase_left > 0:
+            return 1, None
+        self.phase, self.phase_left = Phase.ALLOCATE, 1
+        return 1, ""
 
     def decode(self, env: object, budget: int) -> tuple[int, str | None]:
         """One decode tick: one step of the loader on the tree (``soru.pvm.loader``), reading

@@ -138,16 +138,17 @@ def _advance_kernel(s: PvmState, budget: int) -> int:
         elif outcome is not None:
             _kernel_failure(s, Phase.DECODE)
         return made
-    if run.phase_left > 1:  # Decode and Link ticks before their last one do nothing visible
-        n = min(budget, run.phase_left - 1)
-        run.phase_left -= n
-        s.tick += n
-        return n
+    if run.phase is Phase.LINK:
+        made, outcome = run.link(s, budget)
+        s.tick += made
+        if outcome == "":
+            s.tick_state = TickState.INIT
+        elif outcome is not None:
+            _kernel_failure(s, Phase.LINK)
+        return made
     s.tick += 1
     phase = run.phase
-    if phase is Phase.LINK:
-        error, s.tick_state = run.finish_link(s, s.version), TickState.INIT
-    elif phase is Phase.ALLOCATE:
+    if phase is Phase.ALLOCATE:
         error = run.allocate()
     else:
         try:
