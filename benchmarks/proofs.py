@@ -5,8 +5,8 @@ two inbox levels tick by tick with a small ``ticks_per_kernel_run`` and proves e
 except padding, of which it proves a random sample; prints, per kernel and tick
 kind, the number of proofs, the median, 90th percentile and maximum size in bytes, against
 the 30,000-byte bound, and the time to produce and to verify a proof (the peer: running the
-same tick in memory). Ticks that work on the whole module (the last Link tick, Init's
-allocate and enter) are not provable yet and are counted separately.
+same tick in memory). Every kind of tick is provable; a tick that were refused (``NotLazy``)
+would be counted separately.
 
     .venv/bin/python benchmarks/proofs.py [--quick]
 """
@@ -120,7 +120,7 @@ def main() -> None:
         t = result["times"]
         n = max(1, t["n"])
         print(
-            f"{name:18} {'(loading)':10} {result['not_lazy']:7} not provable yet (whole module)"
+            f"{name:18} {'(loading)':10} {result['not_lazy']:7} refused (NotLazy)"
         )
         print(
             f"{'':18} per proof: produce {1e3 * t['produce'] / n:.2f} ms, verify "

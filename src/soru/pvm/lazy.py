@@ -13,10 +13,10 @@ must contain; run on the partial tree rebuilt from a proof, touching anything el
 ``NotInProof``. That is the "one step function, two backends" of ARCHITECTURE.md: nothing
 here knows the rules, it only knows where the state lives.
 
-Snapshot grafts the kernel and each Decode tick is one bounded step of the incremental
-loader (``soru.pvm.loader``). Three kinds of tick still work on the whole module and are not
-lazy yet — the last Link tick (it checks every import), and the Init ticks that allocate
-and enter the module: they raise :class:`NotLazy`. The state
+Every kind of tick runs lazily: Snapshot grafts the kernel, each Decode tick is one bounded
+step of the incremental loader (``soru.pvm.loader``), each Link tick checks one import, and
+the Init ticks that allocate and enter the module are in ``soru.pvm.lazy_init``.
+:class:`NotLazy` guards the few operations that would read a kernel whole. The state
 object itself, and one lazy tick, are in ``soru.pvm.lazy_state``.
 """
 
@@ -40,8 +40,7 @@ P = tuple[str, ...]
 
 
 class NotLazy(SoruError):
-    """A tick that works on the whole module (the last Link tick, Init's allocation and entry
-    ticks) — not provable yet."""
+    """An operation that would read a whole kernel, which no tick may do."""
 
 
 class Cell:
@@ -103,8 +102,12 @@ class LazyVector:
     def __setitem__(self, i: int | slice, value: Any) -> None:
         if isinstance(i, slice):
             start, stop, step = i.indices(len(self))
+            if (start, stop, step) == (0, len(self), 1) and stop != len(value):
+                self.clear()  # the whole vector replaced (``stack[:] = …``)
+                self.extend(value)
+                return
             if step != 1 or stop - start != len(value):
-                raise ValueError("only same-size slice assignment is supported")
+                raise ValueError("only same-size or whole-vector slice assignment is supported")
             for offset, v in enumerate(value):
                 self.cell.set((*self.path, str(start + offset)), self.encode(v))
             return

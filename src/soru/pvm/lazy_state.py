@@ -61,10 +61,31 @@ class LazyKernelRun:
             self._machine = lazy_machine(self.cell, self.instance)
         return self._machine
 
-    def _not_lazy(self, *_args: object) -> str | None:
-        raise NotLazy(f"a {self.phase.value} tick reads the whole kernel")
+    def allocate(self) -> str | None:
+        """The allocation tick (``soru.pvm.lazy_init``)."""
+        from soru.pvm import lazy_init
 
-    allocate = enter = _not_lazy
+        program = lazy_init.allocate(self.cell)
+        self._machine = self._module = None  # the machine now exists: views bind afresh
+        self.phase, self.phase_left = (Phase.INIT_PROGRAM, 0) if program else (Phase.ENTER, 1)
+        return None
+
+    def enter(self) -> str | None:
+        """The entry tick: the export checks, then ``kernel_run`` starts."""
+        from soru.pvm import lazy_init
+        from soru.pvm.kernel import NoKernelRun
+
+        machine, module = self.machine, self.instance
+        if machine is None or module is None:
+            raise layout.LayoutError("entering a module that was not allocated")
+        try:
+            lazy_init.enter(self.cell, machine, module)
+        except lazy_init.EntryError as error:
+            if error.no_kernel_run:
+                raise NoKernelRun(str(error)) from None
+            return f"LinkError: {error}"
+        self.phase = Phase.EVAL
+        return None
 
     def link(self, env: Any, budget: int) -> tuple[int, str | None]:
         """One Link tick: import k of ``wasm/module/imports`` checked against the host

@@ -219,6 +219,8 @@ class EntryReader:
         self.store.set(path, _fits(value, "an export", p.pos, "export"))
         if export.kind == ExternKind.FUNC:
             self.store.set((*self.load, "declared", str(export.index)), b"")
+        if export.kind == ExternKind.MEMORY and export.index == 0:  # Init's entry check
+            self.store.set((*self.module, "memory_exported"), b"")
         return self.next_entry(p, pos), c, f"export {export.name[:40]!r}"
 
     def elem_entry(self, p: Progress, c: Counts) -> Result:
