@@ -160,8 +160,8 @@ def _instance_items(items: Items, run: KernelRun) -> list[tuple[tuple[str, ...],
     _vector(items, ("globals",), (encode_value(g.value) for g in instance.globals))
     for t, table in enumerate(instance.tables):
         _vector(items, ("tables", str(t)), (encode_value(r) for r in table.elements))
-    for e, elem in enumerate(instance.elems):
-        _vector(items, ("elems", str(e)), (encode_value(r) for r in elem.refs))
+    for e, elem in enumerate(instance.elems):  # the items are grafted by _wasm_tree
+        items[("elems", str(e))] = u64(len(elem.refs))
     return [(("datas", str(d)), bytes(seg.data)) for d, seg in enumerate(instance.datas)]
 
 
@@ -208,10 +208,22 @@ def _loader_tree(run: KernelRun) -> Tree:
     digest = hashlib.blake2b(run.kernel, digest_size=32).digest()
     if run.phase.value != "decode":
         return _cached(b"loaded" + digest, lambda: load_all(run.kernel, root=()))
-    cell, kernel = Cell(Tree.empty()), run.kernel
-    for _ in range(run.decode_steps):
+    kernel, steps = run.kernel, run.decode_steps
+    done, tree = _DECODING.get(digest, (0, Tree.empty()))
+    if done > steps:  # asked for an earlier step: start again
+        done, tree = 0, Tree.empty()
+    cell = Cell(tree)
+    for _ in range(steps - done):
         load_step(cell, lambda offset, size: kernel[offset : offset + size], root=())
+    _DECODING[digest] = (steps, cell.tree)
+    if len(_DECODING) > 8:
+        del _DECODING[next(iter(_DECODING))]
     return cell.tree
+
+
+_DECODING: dict[bytes, tuple[int, Tree]] = {}
+"""The last loader tree rebuilt for each kernel, by steps made: hashing tick after tick of a
+Decode phase steps forward from it instead of from the start."""
 
 
 def _with_init_program(run: KernelRun, loaded: Tree) -> Tree:
@@ -238,6 +250,19 @@ def _with_init_program(run: KernelRun, loaded: Tree) -> Tree:
     return _cached(b"running" + digest, build)
 
 
+def _graft_elems(tree: Tree, loaded: Tree, run: KernelRun) -> Tree:
+    """An element segment not dropped holds its items *unevaluated*: the loader's radix
+    vector of constant expressions, grafted (an O(1) copy); ``table.init`` evaluates the
+    ones it copies. So allocating a module costs the same whatever its segments' sizes."""
+    assert run.instance is not None
+    for e, elem in enumerate(run.instance.elems):
+        items = loaded.subtree(("module", "elems", str(e), "items"))
+        if elem.refs and items is not None:
+            tree = tree.graft(("machine", "elems", str(e)), items)
+            tree = tree.set(("machine", "elems", str(e)), u64(len(elem.refs)))
+    return tree
+
+
 def _wasm_tree(run: KernelRun) -> Tree:
     items: Items = {
         ("phase",): run.phase.value.encode("ascii"),
@@ -256,7 +281,8 @@ def _wasm_tree(run: KernelRun) -> Tree:
     for path, data in data_segments:
         tree = write_chunked(tree, ("machine", *path), data)
     loaded = _loader_tree(run)
-    if run.machine is not None:
+    if run.machine is not None and run.instance is not None:
+        tree = _graft_elems(tree, loaded, run)
         loaded = _with_init_program(run, loaded)
     for part in ("load", "module"):
         sub = loaded.subtree((part,))
@@ -378,8 +404,9 @@ def _load_machine(tree: Tree, run: KernelRun) -> None:
         g.value = decode_value(raw)
     for t, table in enumerate(instance.tables):
         table.elements[:] = [decode_value(r) for r in _read_vector(tree, (*m, "tables", str(t)))]
-    for e, elem in enumerate(instance.elems):
-        elem.refs = [decode_value(r) for r in _read_vector(tree, (*m, "elems", str(e)))]
+    for e, elem in enumerate(instance.elems):  # items as allocated, unless dropped
+        if _int(tree, (*m, "elems", str(e)), 0) == 0:
+            elem.refs = []
     for d, seg in enumerate(instance.datas):
         seg.data = read_chunked(tree, (*m, "datas", str(d))) or b""
     machine.stack[:] = [decode_value(v) for v in _read_vector(tree, (*m, "stack"))]

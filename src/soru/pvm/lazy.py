@@ -241,14 +241,48 @@ class _Segment:
         self.cell.tree = write_chunked(self.cell.tree, self.path, bytes(value))
 
     @property
-    def refs(self) -> LazyVector:
-        return LazyVector(self.cell, self.path, layout.encode_value, _value)
+    def refs(self) -> LazyRefs:
+        return LazyRefs(self.cell, self.path)
 
     @refs.setter
     def refs(self, value: list) -> None:
-        vector = self.refs
-        vector.clear()
-        vector.extend(value)
+        if value:
+            raise ValueError("an element segment is only ever emptied (elem.drop)")
+        self.cell.delete(self.path)
+        self.cell.set(self.path, layout.u64(0))
+
+
+class LazyRefs:
+    """An element segment's references: its length at ``path``, its items the loader's
+    unevaluated constant expressions (a radix vector), evaluated when read."""
+
+    def __init__(self, cell: Cell, path: P) -> None:
+        from soru.pvm.loader_state import radix_path  # the loader builds on these cells
+
+        self.cell, self.path, self.radix_path = cell, path, radix_path
+
+    def __len__(self) -> int:
+        return self.cell.int(self.path)
+
+    def _ref(self, i: int) -> int | None:
+        from soru.pvm.loader_items import decode_expr
+
+        raw = self.cell.get(self.radix_path(self.path, i))
+        if raw is None:
+            raise layout.LayoutError(f"missing item {i} of {'/'.join(self.path)}")
+        value: int | None = None
+        for op, imm in decode_expr(Reader(raw)):
+            if op == 0xD2:  # ref.func: an address is a function index in the PVM
+                value = imm  # type: ignore[assignment]
+            elif op == 0xD0:
+                value = None
+            else:
+                raise layout.LayoutError(f"element item {i} is not a reference constant")
+        return value
+
+    def __getitem__(self, i: slice) -> list:
+        start, stop, _ = i.indices(len(self))
+        return [self._ref(j) for j in range(start, stop)]
 
 
 class _Global:

@@ -22,7 +22,7 @@ from soru.merkle.chunked import chunked_length
 from soru.pvm import layout
 from soru.pvm.lazy import Cell, LazyModule
 from soru.pvm.loader_items import decode_expr, export_key
-from soru.pvm.loader_state import append_radix, radix_path
+from soru.pvm.loader_state import append_radix
 from soru.wasm.exec.lower import CALL_ADDR, CONST, RETURN
 from soru.wasm.exec.machine import Machine, RunStatus
 from soru.wasm.runtime import PAGE_SIZE
@@ -89,10 +89,11 @@ def _segments(cell: Cell, values: list) -> list:
     program: list = []
     for e in range(cell.int((*MODULE, "elems"))):
         mode, table, count, offset = _elem_head(cell, e)
-        items = (*MODULE, "elems", str(e), "items")
-        refs = [_eval(decode_expr(Reader(cell.get(radix_path(items, i)) or b"")), values)
-                for i in range(count)]  # fmt: skip
-        _vector(cell, (*MACHINE, "elems", str(e)), [layout.encode_value(r) for r in refs])
+        items = cell.tree.subtree((*MODULE, "elems", str(e), "items"))
+        target = (*MACHINE, "elems", str(e))
+        if count and items is not None:  # unevaluated: see layout._graft_elems
+            cell.tree = cell.tree.graft(target, items)
+        cell.set(target, layout.u64(count))
         if mode == SegmentMode.ACTIVE:
             program += [(CONST, _eval(offset, values)), (CONST, 0), (CONST, count)]
             program.append((_TABLE_INIT, (e, table)))

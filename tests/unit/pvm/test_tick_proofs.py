@@ -185,3 +185,42 @@ def test_a_kernel_importing_a_host_function_twice_proves_like_any_other() -> Non
     state = driver.originate(kernel, ticks_per_kernel_run=TICKS)
     result = driver.run_level(state, 1, with_markers([external(b"x")]), NO_REVEALS)
     assert result.outbox == (b"a", b"b")
+
+
+@pytest.mark.parametrize("passive", [False, True], ids=["active", "passive"])
+def test_every_tick_of_a_kernel_with_a_large_element_segment(passive: bool) -> None:
+    """Every non-padding tick — loading, allocation (element items are grafted, not
+    evaluated), table.init in chunks, call_indirect — proves, replays to the interpreter's
+    hash, and stays far under the bound."""
+    from pvm_kernels import wasm
+
+    n = 200
+    funcs = "\n".join(f"(func $f{i} (result i32) (i32.const {i}))" for i in range(n))
+    refs = " ".join(f"$f{i}" for i in range(n))
+    elem = f"(elem $seg func {refs})" if passive else f"(elem (i32.const 0) func {refs})"
+    init = f"(table.init $seg (i32.const 0) (i32.const 0) (i32.const {n}))" if passive else ""
+    kernel = wasm(
+        f"""(module (memory (export "memory") 1) (table {n} funcref) {funcs} {elem}
+          (func (export "kernel_run") {init}
+            (drop (call_indirect (result i32) (i32.const {n - 1})))))"""
+    )
+    state = driver.originate(kernel, ticks_per_kernel_run=TICKS * 20)
+    queue = [InputMessage(1, i, m) for i, m in enumerate(with_markers([external(b"x")]))]
+    largest = proven = 0
+    while True:
+        message = None
+        if vm.input_request(state).kind != "none":
+            if not queue:
+                break
+            message = queue.pop(0)
+        after = None
+        if state.tick_state is not TickState.PADDING:
+            proof, after = produce_proof(layout.state_tree(state), message=message)
+            largest, proven = max(largest, proof.size), proven + 1
+        if message is not None:
+            vm.set_input(state, message)
+        else:
+            vm.compute(state, 1)
+        if after is not None:
+            assert after.hash == layout.state_hash(state), state.tick
+    assert proven > 100 and largest <= 12_000

@@ -19,8 +19,10 @@ TICKS_PER_INSTRUCTION = 1
 MEMORY_CHUNK_BYTES = 2048
 """Bytes that one tick of ``memory.copy``/``memory.fill``/``memory.init`` may move."""
 
-TABLE_CHUNK_ELEMENTS = 256
-"""Elements that one tick of ``table.copy``/``table.fill``/``table.init`` may move."""
+TABLE_CHUNK_ELEMENTS = 32
+"""Elements that one tick of ``table.copy``/``table.fill``/``table.init`` may move. Each
+element read or written is its own node of the PVM's state tree: at 256 a tick's proof was
+measured at ~22 KB; at 32 it stays near 3 KB."""
 
 TABLE_GROW_MAX_ELEMENTS = 1 << 20
 """Implementation limit on a table's size; ``table.grow`` beyond it fails (returns -1)."""
