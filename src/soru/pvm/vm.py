@@ -131,21 +131,9 @@ def _advance_kernel(s: PvmState, budget: int) -> int:
     if run.phase is Phase.EVAL or run.phase is Phase.INIT_PROGRAM:
         return _run_machine(s, run, budget)
     if run.phase is Phase.DECODE:
-        made, outcome = run.decode(s, budget)
-        s.tick += made
-        if outcome == "":
-            s.tick_state = TickState.LINK
-        elif outcome is not None:
-            _kernel_failure(s, Phase.DECODE)
-        return made
+        return _loading(s, Phase.DECODE, run.decode(s, budget), TickState.LINK)
     if run.phase is Phase.LINK:
-        made, outcome = run.link(s, budget)
-        s.tick += made
-        if outcome == "":
-            s.tick_state = TickState.INIT
-        elif outcome is not None:
-            _kernel_failure(s, Phase.LINK)
-        return made
+        return _loading(s, Phase.LINK, run.link(s, budget), TickState.INIT)
     s.tick += 1
     phase = run.phase
     if phase is Phase.ALLOCATE:
@@ -162,6 +150,18 @@ def _advance_kernel(s: PvmState, budget: int) -> int:
     if error is not None:
         _kernel_failure(s, phase)
     return 1
+
+
+def _loading(s: PvmState, phase: Phase, step: tuple[int, str | None], then: TickState) -> int:
+    """Account for Decode or Link ticks: ``step`` is (ticks made, outcome) — None while the
+    phase goes on, ``""`` when it is done (the PVM moves to ``then``), else the error."""
+    made, outcome = step
+    s.tick += made
+    if outcome == "":
+        s.tick_state = then
+    elif outcome is not None:
+        _kernel_failure(s, phase)
+    return made
 
 
 def _run_machine(s: PvmState, run: KernelRun, budget: int) -> int:
