@@ -16,6 +16,28 @@ Encoding, version 1 (strict: trailing bytes, unknown tags, oversized parts are e
     u32 length ‖ the Merkle proof (``soru.merkle.Proof``)
 
 A proof is at most :data:`MAX_PROOF_SIZE` bytes, the bound layer 1 accepts.
+
+Why every tick fits (the worst case of each kind, by design; sizes measured by
+``benchmarks/proofs.py`` and ``tests/unit/pvm/test_loader.py``). A proof holds the nodes on
+the paths a tick reads or writes: about 0.4 KB of PVM fields and counters for any tick, plus
+a path of O(log n) trie nodes (~0.5–0.8 KB in a 100,000-entry directory) per item touched:
+
+* input tick — the message (≤ 4,096 B) written to the input buffer;
+* padding and boundary ticks — counters and the reboot flags (~0.4–0.8 KB);
+* an instruction — the instruction, the top of the stack and the locals it names, and at
+  most two 1,024-byte memory chunks for a load or store (≤ 8 bytes) — ~1–2 KB;
+* a bulk chunk — ``memory.copy/fill/init`` move ≤ 2,048 bytes (≤ 3 source and ≤ 3
+  destination chunks, ~6 KB); table operations ≤ 32 elements (~3–9 KB);
+* a host call — at most 4,096 bytes of memory (≤ 5 chunks) and, for the durable store, one
+  key path plus at most two 2,048-byte value chunks; copy, move and delete graft or cut
+  subtrees without reading them (see ``host_functions``): ≤ ~12 KB;
+* a reveal tick — the revealed page (≤ 4,096 B) written to memory;
+* a loader step — at most 12 KiB of kernel bytes plus the facts a function body names (≤ 4
+  KiB, gathered beforehand); ≤ 25 KB measured on a 634 KB stress kernel (see ``loader``);
+* allocation — heads and counts only: segments are grafted, not copied; entry — two exports.
+
+The kernel limits that keep loader steps bounded (a function body ≤ 12 KiB, a stored value
+≤ 4 KiB) are ``loader.LoaderLimit`` decode errors.
 """
 
 from __future__ import annotations
