@@ -17,8 +17,9 @@ Encoding, version 1 (strict: trailing bytes, unknown tags, oversized parts are e
 
 A proof is at most :data:`MAX_PROOF_SIZE` bytes, the bound layer 1 accepts.
 
-Why every tick fits (the worst case of each kind, by design; sizes measured by
-``benchmarks/proofs.py`` and ``tests/unit/pvm/test_loader.py``). A proof holds the nodes on
+Why every tick fits: the worst case of each kind, by design. The sizes below are estimates
+from that structure; the measured maxima are in ``benchmarks/proofs.py`` (5.2 KB over the
+example kernels) and ``tests/unit/pvm/test_loader.py`` (loader steps). A proof holds the nodes on
 the paths a tick reads or writes: about 0.4 KB of PVM fields and counters for any tick, plus
 a path of O(log n) trie nodes (~0.5–0.8 KB in a 100,000-entry directory) per item touched:
 
