@@ -229,3 +229,13 @@ def verify_output_proof(proof: OutputProof) -> Hash:
     if found != proof.message:
         raise InvalidProof("the message is not at that place in the proven state")
     return partial.hash
+
+
+def proven_request(proof: TickProof) -> tuple[Hash, InputRequest]:
+    """The state hash a proof starts from and what that state asks for, without running its
+    tick — for a PVM that asks for an input layer 1 says does not exist (it stays blocked)."""
+    try:
+        partial = proof.tree.tree()
+        return partial.hash, vm.input_request(LazyPvmState(partial))  # type: ignore[arg-type]
+    except Exception as exc:  # noqa: BLE001 - untrusted data, as in verify_proof
+        raise InvalidProof(f"the proof's state cannot be read: {exc!r}") from exc
