@@ -113,7 +113,7 @@ def test_forgeries_are_rejected() -> None:
 def test_a_reveal_tick_needs_the_page_of_the_requested_hash() -> None:
     import wasmtime
 
-    from soru.pvm.reveals import RevealProvider, reveal_hash
+    from soru.pvm.reveals import reveal_hash
 
     page = b"a page of revealed data"
     wanted = reveal_hash(page)
