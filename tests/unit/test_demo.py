@@ -17,3 +17,4 @@ def test_demo_runs_and_agrees() -> None:
     assert "FloatsForbidden" in proc.stdout
     assert "wasmtime fast engine: same state hashes" in proc.stdout
     assert "verified: srs1" in proc.stdout
+    assert "the liar's claim is refuted" in proc.stdout

@@ -1,14 +1,19 @@
 """``soru demo``: the end-to-end demonstration of what soru can do today.
 
-The full rollup lifecycle (layer 1 sandbox, two rollup nodes, a refutation game) is not built
-yet; until it is, the demo exercises the layer everything stands on — the WebAssembly engine:
+The full rollup lifecycle (layer 1 sandbox, rollup nodes) is not built yet; until it is, the
+demo exercises the layers everything stands on:
 
-1. decode and validate a real Tezos kernel with floats forbidden, as the PVM will;
+1. decode and validate a real Tezos kernel with floats forbidden, as the PVM does;
 2. run a program straight through, then again in pieces of a few thousand ticks, and show
    that both reach the same results in the same number of ticks — and the same results as
    wasmtime, the fast engine;
 3. feed it bad input and show the typed errors;
-4. run the official WebAssembly core test suite (skippable with ``--no-suite``).
+4. run the echo kernel in the PVM over two inbox levels on both engines (same state hashes)
+   and prove one tick;
+5. play a dissection game between the honest PVM and one that lies from some tick on, down
+   to one tick, settled by a refutation proof checked as layer 1 checks it (the layer-1
+   protocol that hosts such games — stakes, clocks, operations — is not built yet);
+6. run the official WebAssembly core test suite (skippable with ``--no-suite``).
 """
 
 from __future__ import annotations
@@ -148,6 +153,90 @@ def _pvm_stage() -> None:
         raise SystemExit("PVM disagreement")
 
 
+def _game_stage() -> None:
+    """A dissection game between the honest PVM and a lying one, settled by a proof."""
+    import hashlib
+
+    from soru.base.hashes import Hash
+    from soru.encoding.inbox import External
+    from soru.protocol.dissection import Chunk, check_dissection, first_disagreement, new_dissection
+    from soru.protocol.inbox_proof import InboxHistory
+    from soru.protocol.refutation_proof import Game, RefutationProof, check
+    from soru.pvm import driver, layout, vm
+    from soru.pvm.history import LevelTrace
+    from soru.pvm.proof import produce_proof
+    from soru.pvm.reveals import RevealProvider
+    from soru.pvm.state import TickState
+
+    path = KERNELS / "echo.wasm"
+    _say("A refutation game: the honest PVM against one that lies from some tick on")
+    if not path.exists():
+        print(f"   (skipped: {path} not found)")
+        return
+    history, inbox = InboxHistory.from_genesis()
+    inbox = history.add_level(
+        inbox, predecessor_timestamp=1, predecessor=bytes(32), messages=[External(b"hi").encode()]
+    )
+    level = history.find_level(1)
+    if level is None:
+        raise SystemExit("the inbox lost its level")
+    payloads, reveals = list(level.payloads), RevealProvider(None, bytes(20), 0)
+    kernel_run = 100_000
+    state = driver.originate(path.read_bytes(), ticks_per_kernel_run=kernel_run)
+    trace = LevelTrace.run(state, 1, payloads, reveals)
+    known: dict[int, Hash] = {}
+
+    def honest(tick: int) -> Hash:
+        if tick not in known:
+            known[tick] = trace.hash_at(tick)
+        return known[tick]
+
+    lie = next(t for t in range(2 * kernel_run, 3 * kernel_run)
+               if trace.state_at(t).tick_state is TickState.EVAL) + 7  # fmt: skip
+
+    def liar(tick: int) -> Hash:
+        if tick < lie:
+            return honest(tick)
+        return Hash(hashlib.blake2b(b"a lie at %d" % tick, digest_size=32).digest())
+
+    start, stop = (
+        Chunk(honest(trace.start_tick), trace.start_tick),
+        Chunk(liar(trace.end_tick), trace.end_tick),
+    )
+    claim = layout.show_state_hash(stop.state_hash)[:14]  # type: ignore[arg-type]
+    print(f"   the level spans ticks {start.tick}..{stop.tick}; the liar's first wrong hash is")
+    print(f"   at tick {lie} (inside a kernel_run); it claims the level ends in {claim}…")
+    players = [("honest", honest), ("liar", liar)]
+    move = 0
+    while stop.tick - start.tick > 1:
+        (name, mover), (other_name, other) = players[move % 2], players[(move + 1) % 2]
+        dissection = new_dissection(start, stop.tick, mover)
+        check_dissection(start, stop, dissection)
+        start, stop = first_disagreement(dissection, other)
+        print(
+            f"   move {move + 1}: {name} cuts the section in {len(dissection) - 1};"
+            f" {other_name} disputes ticks {start.tick}..{stop.tick}"
+        )
+        move += 1
+    before = trace.state_at(start.tick)
+    request = vm.input_request(before)
+    given, message = None, None
+    if request.kind in ("initial", "first_after"):
+        given, message = history.produce_input_proof(inbox.snapshot(), request, origination_level=0)
+    step, _ = produce_proof(layout.state_tree(before), message=message)
+    game = Game(inbox.snapshot(), 0, 1, reveals.metadata())
+    proven_start, proven_stop = check(RefutationProof(step, given), game)
+    if proven_stop is None:
+        raise SystemExit("the disputed tick is blocked: not expected here")
+    loser = "liar" if proven_stop != liar(stop.tick) else "honest"
+    proven = layout.show_state_hash(proven_stop)[:14]
+    print(f"   one tick left ({start.tick} -> {stop.tick}): a {step.size}-byte proof, checked by")
+    print(f"   layer 1's rule, proves {proven}…")
+    print(f"   that is the honest hash, not the liar's: the {loser}'s claim is refuted")
+    if loser != "liar" or proven_start != start.state_hash:
+        raise SystemExit("the refutation game went wrong")
+
+
 def _suite_stage() -> None:
     from soru.tools import wasm_spec
 
@@ -166,11 +255,12 @@ def _suite_stage() -> None:
 
 def run(*, suite: bool = True, limit: int = 3000, piece: int = 5000) -> int:
     """Run the demo; returns the process exit status."""
-    print("soru demo — engine and PVM stages (the rollup lifecycle comes with the next layers)")
+    print("soru demo — engine, PVM and refutation stages (layer 1 and the nodes come next)")
     _kernel_stage()
     _run_stage(limit, piece)
     _bad_input_stage()
     _pvm_stage()
+    _game_stage()
     if suite:
         _suite_stage()
     print("\ndone.")
