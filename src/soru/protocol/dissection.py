@@ -19,9 +19,11 @@ sections shrink at least by half, so after O(log distance) moves the section is 
 long, and the honest player can then prove that tick (``soru.protocol.refutation_proof``) —
 its proof's stop is its own hash, which differs from the opponent's claim.
 
-soru's PVM pads every kernel_run to a fixed tick count; Octez then requires cut points
-aligned to kernel_run boundaries when a section spans several of them (its WASM override).
-That refinement is not implemented here yet: the generic rule is applied at any distance.
+The WASM rule (Octez ``Sc_rollup_wasm.check_dissection``, given ``ticks_per_snapshot`` T —
+every kernel_run is padded to exactly T ticks): a section longer than T is cut at kernel_run
+boundaries only — every inner chunk at a multiple of T, ``min(32, ceil(distance / T))``
+sections, none longer than ``max(T, d / 2)`` where d is the distance to the last boundary —
+so the game first finds the guilty kernel_run, then bisects inside it with the generic rule.
 """
 
 from __future__ import annotations
@@ -54,14 +56,37 @@ def expected_sections(distance: int, sections: int = DEFAULT_SECTIONS) -> int:
     return sections if distance >= sections else distance
 
 
+def _wasm_expectations(start: int, stop: int, snapshot: int, sections: int) -> tuple[int, int]:
+    """(sections, longest section) the WASM rule allows for a section longer than T."""
+    distance = stop - start
+    if distance % snapshot == 0:
+        return min(sections, distance // snapshot), max(snapshot, distance // 2)
+    considered = stop // snapshot * snapshot - start
+    return min(sections, distance // snapshot + 1), max(snapshot, considered // 2)
+
+
 def check_dissection(
-    start: Chunk, stop: Chunk, dissection: Sequence[Chunk], sections: int = DEFAULT_SECTIONS
+    start: Chunk,
+    stop: Chunk,
+    dissection: Sequence[Chunk],
+    sections: int = DEFAULT_SECTIONS,
+    ticks_per_snapshot: int | None = None,
 ) -> None:
     """Raise :class:`InvalidDissection` unless ``dissection`` is a valid answer to the
-    disputed section ``(start, stop)``."""
+    disputed section ``(start, stop)`` (the WASM rule when ``ticks_per_snapshot`` is given
+    and the section is longer than it)."""
     distance = stop.tick - start.tick
-    if len(dissection) - 1 != expected_sections(distance, sections):
-        raise InvalidDissection(f"expected {expected_sections(distance, sections)} sections")
+    wasm = ticks_per_snapshot is not None and distance > ticks_per_snapshot
+    if wasm:
+        assert ticks_per_snapshot is not None
+        count, limit = _wasm_expectations(start.tick, stop.tick, ticks_per_snapshot, sections)
+        inner = dissection[1:-1]
+        if any(chunk.tick % ticks_per_snapshot for chunk in inner):
+            raise InvalidDissection("inner chunks must be at kernel_run boundaries")
+    else:
+        count, limit = expected_sections(distance, sections), distance // 2
+    if len(dissection) - 1 != count:
+        raise InvalidDissection(f"expected {count} sections")
     first, last = dissection[0], dissection[-1]
     if first.state_hash is None or first != start:
         raise InvalidDissection("the first chunk must repeat the agreed start")
@@ -69,7 +94,6 @@ def check_dissection(
         raise InvalidDissection("the last chunk must be at the disputed stop tick")
     if last.state_hash == stop.state_hash:
         raise InvalidDissection("the last chunk must disagree with the disputed stop")
-    limit = distance // 2
     for before, after in zip(dissection, dissection[1:], strict=False):
         if after.tick <= before.tick:
             raise InvalidDissection("ticks must strictly increase")
@@ -79,21 +103,38 @@ def check_dissection(
             raise InvalidDissection("a blocked machine cannot unblock")
 
 
+def _spread(first: int, count: int, parts: int, unit: int) -> list[int]:
+    """``parts`` cut points after ``first`` spreading ``count`` units of ``unit`` ticks."""
+    size, extra = divmod(count, parts)
+    ticks, tick = [], first
+    for i in range(parts):
+        tick += (size + (1 if i < extra else 0)) * unit
+        ticks.append(tick)
+    return ticks
+
+
 def new_dissection(
     start: Chunk,
     stop_tick: int,
     hash_at: Callable[[int], Hash | None],
     sections: int = DEFAULT_SECTIONS,
+    ticks_per_snapshot: int | None = None,
 ) -> list[Chunk]:
-    """The honest dissection of ``[start.tick, stop_tick]`` with its own hashes."""
+    """The honest dissection of ``[start.tick, stop_tick]`` with its own hashes (cut at
+    kernel_run boundaries when the WASM rule applies; the unaligned tail, if any, is the
+    last section)."""
     distance = stop_tick - start.tick
-    count = expected_sections(distance, sections)
-    size, extra = divmod(distance, count)
-    ticks, tick = [start.tick], start.tick
-    for i in range(count):
-        tick += size + (1 if i < extra else 0)
-        ticks.append(tick)
-    return [start] + [Chunk(hash_at(t), t) for t in ticks[1:]]
+    if ticks_per_snapshot is not None and distance > ticks_per_snapshot:
+        t = ticks_per_snapshot
+        if start.tick % t:  # sections longer than T always start at a boundary in a game
+            raise InvalidDissection("a section longer than a kernel_run starts at a boundary")
+        snaps = (stop_tick // t * t - start.tick) // t
+        count, _ = _wasm_expectations(start.tick, stop_tick, t, sections)
+        tail = stop_tick % t != 0
+        ticks = _spread(start.tick, snaps, count - tail, t) + ([stop_tick] if tail else [])
+    else:
+        ticks = _spread(start.tick, distance, expected_sections(distance, sections), 1)
+    return [start] + [Chunk(hash_at(t), t) for t in ticks]
 
 
 def first_disagreement(

@@ -210,8 +210,8 @@ def _game_stage() -> None:
     move = 0
     while stop.tick - start.tick > 1:
         (name, mover), (other_name, other) = players[move % 2], players[(move + 1) % 2]
-        dissection = new_dissection(start, stop.tick, mover)
-        check_dissection(start, stop, dissection)
+        dissection = new_dissection(start, stop.tick, mover, ticks_per_snapshot=kernel_run)
+        check_dissection(start, stop, dissection, ticks_per_snapshot=kernel_run)
         start, stop = first_disagreement(dissection, other)
         print(
             f"   move {move + 1}: {name} cuts the section in {len(dissection) - 1};"

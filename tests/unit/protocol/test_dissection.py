@@ -74,3 +74,44 @@ def test_the_honest_player_always_narrows_to_the_first_lie(distance: int, lie: f
         rounds += 1
     assert stop.tick == first_lie and start.tick == first_lie - 1
     assert rounds <= 2 * 9  # 32 sections a move: log32(10**12) < 8
+
+
+@given(
+    snaps=st.integers(min_value=1, max_value=5000),
+    tail=st.integers(min_value=0, max_value=999),
+    lie=st.floats(min_value=0.0, max_value=1.0),
+)
+def test_the_wasm_rule_finds_the_guilty_kernel_run_then_the_tick(snaps, tail, lie) -> None:
+    """With ticks_per_snapshot, sections longer than a kernel_run are cut at its
+    boundaries, and the game still ends on the lie's first tick."""
+    t = 1000
+    distance = snaps * t + tail
+    if distance < 2:
+        return
+    first_lie = 1 + int(lie * (distance - 1))
+    liar = liar_from(first_lie)
+    start, stop = Chunk(honest(0), 0), Chunk(liar(distance), distance)
+    rounds = 0
+    while stop.tick - start.tick > 1:
+        mover, other = (honest, liar) if rounds % 2 == 0 else (liar, honest)
+        dissection = new_dissection(start, stop.tick, mover, ticks_per_snapshot=t)
+        check_dissection(start, stop, dissection, ticks_per_snapshot=t)
+        if stop.tick - start.tick > t:
+            assert all(c.tick % t == 0 for c in dissection[1:-1])
+        start, stop = first_disagreement(dissection, other)
+        rounds += 1
+    assert (start.tick, stop.tick) == (first_lie - 1, first_lie)
+
+
+def test_the_wasm_rule_refuses_unaligned_cuts() -> None:
+    t = 1000
+    start, stop = Chunk(honest(0), 0), Chunk(liar_from(0)(10 * t), 10 * t)
+    good = new_dissection(start, stop.tick, honest, ticks_per_snapshot=t)
+    assert [c.tick for c in good] == [i * t for i in range(11)]
+    check_dissection(start, stop, good, ticks_per_snapshot=t)
+    shifted = good[:3] + [Chunk(honest(2 * t + 1), 2 * t + 1)] + good[4:]
+    with pytest.raises(InvalidDissection):
+        check_dissection(start, stop, shifted, ticks_per_snapshot=t)
+    generic = new_dissection(start, stop.tick, honest)  # 32 sections, unaligned
+    with pytest.raises(InvalidDissection):
+        check_dissection(start, stop, generic, ticks_per_snapshot=t)
