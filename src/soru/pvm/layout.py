@@ -54,7 +54,7 @@ from soru.merkle import Tree
 from soru.merkle.chunked import read_chunked, write_chunked
 from soru.pvm.state import InputMessage, PvmState, StuckReason, TickState
 from soru.wasm.runtime import FuncInst, HostFunc, WasmFunc
-from soru.wasm.syntax import FuncType
+from soru.wasm.syntax import FuncType, ValType
 
 if TYPE_CHECKING:
     from soru.pvm.kernel import KernelRun
@@ -169,6 +169,13 @@ def encode_functype(ft: FuncType) -> bytes:
     """``n params ‖ param types ‖ n results ‖ result types`` (zarith counts, type bytes)."""
     out = Writer().zarith_n(len(ft.params)).raw(bytes(ft.params))
     return out.zarith_n(len(ft.results)).raw(bytes(ft.results)).getvalue()
+
+
+def decode_functype(reader) -> FuncType:
+    """Inverse of :func:`encode_functype` (reads from a ``soru.encoding.reader.Reader``)."""
+    params = tuple(ValType(b) for b in reader.read(reader.zarith_n()))
+    results = tuple(ValType(b) for b in reader.read(reader.zarith_n()))
+    return FuncType(params, results)
 
 
 def encode_func(func: FuncInst) -> bytes:

@@ -34,7 +34,7 @@ from soru.pvm.host_functions import RevealRequest
 from soru.wasm.exec.context import Ctx
 from soru.wasm.exec.machine import FACTORIES, HALT, RESUME, Machine, RunStatus
 from soru.wasm.runtime import FuncInst, HostFunc, WasmFunc
-from soru.wasm.syntax import FuncType, ValType
+from soru.wasm.syntax import ValType
 
 P = tuple[str, ...]
 
@@ -328,19 +328,15 @@ class _Indexed:
         return self.items[i]
 
 
-def _functype(reader: Reader) -> FuncType:
-    params = tuple(ValType(b) for b in reader.read(reader.zarith_n()))
-    results = tuple(ValType(b) for b in reader.read(reader.zarith_n()))
-    return FuncType(params, results)
-
-
 class LazyModule:
     """The running module's static facts and instance containers, read from ``wasm/``."""
 
     def __init__(self, cell: Cell, hosts: dict[str, HostFunc]) -> None:
         self.cell, self.hosts = cell, hosts
         base: P = ("wasm", "module")
-        self.types = _Indexed(lambda i: _functype(Reader(self._get((*base, "types", str(i))))))
+        self.types = _Indexed(
+            lambda i: layout.decode_functype(Reader(self._get((*base, "types", str(i)))))
+        )
         self.funcs = _Indexed(self._func)
         self.mems = _Indexed(self._memory, lambda: int(cell.tree.has((*base, "memory_max"))))
         self.tables = _Indexed(self._table)
@@ -363,7 +359,7 @@ class LazyModule:
             host.addr = addr
             return host
         entry = reader.zarith_n()
-        ftype = _functype(reader)
+        ftype = layout.decode_functype(reader)
         local_types = tuple(ValType(b) for b in reader.read(reader.zarith_n()))
         func = WasmFunc(ftype, self, addr, local_types)  # type: ignore[arg-type]
         func.entry, func.addr = entry, addr

@@ -92,7 +92,6 @@ class LazyKernelRun:
         functions; see ``KernelRun.link``."""
         from soru.encoding.reader import Reader
         from soru.pvm.kernel import check_import
-        from soru.pvm.lazy import _functype
         from soru.wasm.errors import LinkError
 
         m: P = ("wasm", "module")
@@ -106,7 +105,7 @@ class LazyKernelRun:
             ftype = None
             if kind == 0:
                 raw = self.cell.get((*m, "types", str(reader.zarith_n())))
-                ftype = _functype(Reader(raw or b""))
+                ftype = layout.decode_functype(Reader(raw or b""))
             try:
                 check_import(module_name, name, kind, ftype, host_functions(env, env.version))
             except LinkError as exc:

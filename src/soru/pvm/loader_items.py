@@ -38,7 +38,7 @@ from typing import Any
 from soru.crypto.hashing import Tag, hasher_256
 from soru.encoding.reader import Reader
 from soru.encoding.writer import Writer
-from soru.pvm.layout import decode_imm, encode_instr
+from soru.pvm.layout import decode_functype, decode_imm, encode_instr
 from soru.wasm.opcodes import OPS, Imm
 from soru.wasm.syntax import (
     Expr,
@@ -50,7 +50,6 @@ from soru.wasm.syntax import (
     Limits,
     MemType,
     TableType,
-    ValType,
 )
 from soru.wasm.validate_body import Context, Signature
 
@@ -86,11 +85,6 @@ def decode_expr(reader: Reader) -> Expr:
     return tuple(Instr(reader.zarith_n(), decode_imm(reader)) for _ in range(reader.zarith_n()))
 
 
-def decode_functype(reader: Reader) -> FuncType:
-    """Inverse of ``layout.encode_functype``."""
-    params = tuple(ValType(b) for b in reader.read(reader.zarith_n()))
-    results = tuple(ValType(b) for b in reader.read(reader.zarith_n()))
-    return FuncType(params, results)
 
 
 def encode_limits(limits: Limits) -> bytes:
