@@ -3,18 +3,17 @@
 Allocation builds ``wasm/machine`` from the module the loader left in ``wasm/module``
 exactly as ``soru.pvm.layout`` writes the interpreter's freshly allocated machine: the
 memory (its length; zero chunks are absent), globals, tables of nulls, element segments
-(evaluated references), data segments (their chunked bytes grafted, an O(1) copy), and the
-initialisation program (``soru.wasm.exec.instantiate.init_code``'s sequence) appended to the
-code. Entry checks the exports (one memory, exported as memory 0; ``kernel_run`` of type
-``[] -> []``) and starts ``kernel_run`` on the lazy machine.
+(their unevaluated items grafted), data segments (their chunked bytes grafted: O(1) copies),
+and the initialisation program (``soru.wasm.exec.instantiate.init_program``, the function
+the interpreter uses) appended to the code. Entry checks the exports (one memory, exported
+as memory 0; ``kernel_run`` of type ``[] -> []``) and starts ``kernel_run`` on the lazy
+machine.
 
-Bound: allocation reads every global, element item and segment head of the module; kernels
-with very large element segments make this tick large (see ``soru.pvm.lazy``).
+Bound: allocation reads every global and segment head of the module (never a segment's
+items or bytes).
 """
 
 from __future__ import annotations
-
-from typing import cast
 
 from soru.encoding.reader import Reader
 from soru.encoding.writer import Writer
@@ -23,7 +22,7 @@ from soru.pvm import layout
 from soru.pvm.lazy import Cell, LazyModule
 from soru.pvm.loader_items import decode_expr, export_key
 from soru.pvm.loader_state import append_radix
-from soru.wasm.exec.lower import CALL_ADDR, CONST, RETURN
+from soru.wasm.exec.instantiate import SegmentInit, const_value, init_program
 from soru.wasm.exec.machine import Machine, RunStatus
 from soru.wasm.runtime import PAGE_SIZE
 from soru.wasm.syntax import Expr, ExternKind, FuncType, SegmentMode
@@ -31,7 +30,6 @@ from soru.wasm.syntax import Expr, ExternKind, FuncType, SegmentMode
 P = tuple[str, ...]
 MODULE: P = ("wasm", "module")
 MACHINE: P = ("wasm", "machine")
-_TABLE_INIT, _ELEM_DROP, _MEMORY_INIT, _DATA_DROP = 0xFC0C, 0xFC0D, 0xFC08, 0xFC09
 
 
 class EntryError(Exception):
@@ -43,19 +41,8 @@ class EntryError(Exception):
 
 
 def _eval(expr: Expr, globals_: list) -> int | None:
-    """A constant expression's value (as ``instantiate.eval_const``; an address is an index
-    in the PVM's one-module machine)."""
-    value: int | None = None
-    for op, imm in expr:
-        if op in (0x41, 0x42, 0x43, 0x44, 0xD2):
-            value = imm  # type: ignore[assignment]
-        elif op == 0xD0:
-            value = None
-        elif op == 0x23:
-            value = globals_[cast(int, imm)]
-        else:
-            raise layout.LayoutError(f"not a constant instruction: 0x{op:x}")
-    return value
+    """A constant expression's value (an address is an index in the PVM's machine)."""
+    return const_value(expr, lambda i: i, globals_.__getitem__)
 
 
 def _vector(cell: Cell, path: P, values: list[bytes]) -> None:
@@ -84,9 +71,10 @@ def _elem_head(cell: Cell, e: int) -> tuple[int, int, int, Expr]:
     return mode, table, count, decode_expr(reader)
 
 
-def _segments(cell: Cell, values: list) -> list:
-    """Evaluate element segments, graft data segments; returns the init program."""
-    program: list = []
+def _segments(cell: Cell, values: list) -> tuple[list[SegmentInit], list[SegmentInit]]:
+    """Graft element segments (unevaluated) and data segments into the machine; returns
+    what the initialisation program needs of them."""
+    elems, datas = [], []
     for e in range(cell.int((*MODULE, "elems"))):
         mode, table, count, offset = _elem_head(cell, e)
         items = cell.tree.subtree((*MODULE, "elems", str(e), "items"))
@@ -94,11 +82,10 @@ def _segments(cell: Cell, values: list) -> list:
         if count and items is not None:  # unevaluated: see layout._graft_elems
             cell.tree = cell.tree.graft(target, items)
         cell.set(target, layout.u64(count))
-        if mode == SegmentMode.ACTIVE:
-            program += [(CONST, _eval(offset, values)), (CONST, 0), (CONST, count)]
-            program.append((_TABLE_INIT, (e, table)))
-        if mode != SegmentMode.PASSIVE:
-            program.append((_ELEM_DROP, e))
+        active = mode == SegmentMode.ACTIVE
+        elems.append(
+            SegmentInit(SegmentMode(mode), table, count, _eval(offset, values) if active else None)
+        )
     for d in range(cell.int((*MODULE, "datas"))):
         reader = Reader(cell.get((*MODULE, "datas", str(d))) or b"")
         mode, memory = reader.u8(), reader.zarith_n()
@@ -106,11 +93,12 @@ def _segments(cell: Cell, values: list) -> list:
         data = cell.tree.subtree((*MODULE, "datas", str(d), "bytes"))
         if data is not None:
             cell.tree = cell.tree.graft((*MACHINE, "datas", str(d)), data)
-        if mode == SegmentMode.ACTIVE:
-            size = chunked_length(cell.tree, (*MODULE, "datas", str(d), "bytes")) or 0
-            program += [(CONST, _eval(offset, values)), (CONST, 0), (CONST, size)]
-            program += [(_MEMORY_INIT, (d, memory)), (_DATA_DROP, d)]
-    return program
+        size = chunked_length(cell.tree, (*MODULE, "datas", str(d), "bytes")) or 0
+        active = mode == SegmentMode.ACTIVE
+        datas.append(
+            SegmentInit(SegmentMode(mode), memory, size, _eval(offset, values) if active else None)
+        )
+    return elems, datas
 
 
 def allocate(cell: Cell) -> bool:
@@ -122,12 +110,11 @@ def allocate(cell: Cell) -> bool:
     for t in range(cell.int((*MODULE, "tables"))):
         minimum = cell.int((*MODULE, "table_mins", str(t)))
         _vector(cell, (*MACHINE, "tables", str(t)), [layout.encode_value(None)] * minimum)
-    program = _segments(cell, values)
-    if cell.tree.has((*MODULE, "start")):
-        program.append((CALL_ADDR, cell.int((*MODULE, "start"))))
+    elems, datas = _segments(cell, values)
+    start = cell.int((*MODULE, "start")) if cell.tree.has((*MODULE, "start")) else None
+    program = init_program(elems, datas, start)
     base = cell.int((*MODULE, "code"))
     if program:
-        program.append((RETURN, (0, 0)))
         prefix = Writer().zarith_n(base).getvalue()
         encoded = [prefix + layout.encode_instr(op, imm) for op, imm in program]
         append_radix(cell, (*MODULE, "code"), base, encoded)
@@ -155,4 +142,3 @@ def enter(cell: Cell, machine: Machine, module: LazyModule) -> None:
     if func.type != FuncType((), ()):
         raise EntryError("kernel_run must have type [] -> []", True)
     machine.start(func, [])
-

@@ -13,7 +13,8 @@ leaves exactly the writes the specification says it leaves.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import cast
 
 from soru.wasm.errors import LinkError
@@ -80,8 +81,11 @@ def _check_import(module: Module, imp: Import, ext: Extern | None) -> None:
         raise LinkError(f"incompatible import type for {where}")
 
 
-def eval_const(expr: Expr, instance: Instance) -> int | None:
-    """Value of a (validated) constant expression in ``instance``."""
+def const_value(
+    expr: Expr, func_addr: Callable[[int], int], global_value: Callable[[int], int | None]
+) -> int | None:
+    """Value of a (validated) constant expression, given the address of function i and the
+    value of global i (the PVM evaluates from its state tree with the same function)."""
     value: int | None = None
     for op, imm in expr:
         if op in (0x41, 0x42, 0x43, 0x44):
@@ -89,12 +93,19 @@ def eval_const(expr: Expr, instance: Instance) -> int | None:
         elif op == 0xD0:
             value = None
         elif op == 0xD2:
-            value = instance.funcs[cast(int, imm)].addr
+            value = func_addr(cast(int, imm))
         elif op == 0x23:
-            value = instance.globals[cast(int, imm)].value
+            value = global_value(cast(int, imm))
         else:
             raise LinkError(f"unsupported constant instruction 0x{op:x}")
     return value
+
+
+def eval_const(expr: Expr, instance: Instance) -> int | None:
+    """Value of a (validated) constant expression in ``instance``."""
+    return const_value(
+        expr, lambda i: instance.funcs[i].addr, lambda i: instance.globals[i].value
+    )
 
 
 def _owned(machine, func: FuncInst) -> bool:
@@ -154,23 +165,49 @@ def _load_functions(machine, module: Module, instance: Instance, funcs: list[Was
         machine.load(code, instance)
 
 
-def init_code(module: Module, instance: Instance) -> list[LInstr]:
-    """The initialisation program of an allocated instance (see the module docstring)."""
+@dataclass(frozen=True, slots=True)
+class SegmentInit:
+    """What initialisation needs of a segment: its mode, the table or memory it targets,
+    its length, and (active segments) its evaluated offset."""
+
+    mode: SegmentMode
+    target: int
+    size: int
+    offset: int | None = None
+
+
+def init_program(
+    elems: Iterable[SegmentInit], datas: Iterable[SegmentInit], start: int | None
+) -> list[LInstr]:
+    """The initialisation program (see the module docstring); ``start`` is the address of
+    the start function, if any."""
     code: list[LInstr] = []
-    for i, e in enumerate(module.elems):
+    for i, e in enumerate(elems):
         if e.mode == SegmentMode.ACTIVE:
-            offset = eval_const(e.offset, instance)
-            code += [(CONST, offset), (CONST, 0), (CONST, len(e.init))]
-            code.append((_TABLE_INIT, (i, e.table)))
+            code += [(CONST, e.offset), (CONST, 0), (CONST, e.size)]
+            code.append((_TABLE_INIT, (i, e.target)))
         if e.mode != SegmentMode.PASSIVE:
             code.append((_ELEM_DROP, i))
-    for i, d in enumerate(module.datas):
+    for i, d in enumerate(datas):
         if d.mode == SegmentMode.ACTIVE:
-            offset = eval_const(d.offset, instance)
-            code += [(CONST, offset), (CONST, 0), (CONST, len(d.init))]
-            code += [(_MEMORY_INIT, (i, d.memory)), (_DATA_DROP, i)]
-    if module.start is not None:
-        code.append((CALL_ADDR, instance.funcs[module.start].addr))
+            code += [(CONST, d.offset), (CONST, 0), (CONST, d.size)]
+            code += [(_MEMORY_INIT, (i, d.target)), (_DATA_DROP, i)]
+    if start is not None:
+        code.append((CALL_ADDR, start))
     if code:
         code.append((RETURN, (0, 0)))
     return code
+
+
+def init_code(module: Module, instance: Instance) -> list[LInstr]:
+    """The initialisation program of an allocated instance."""
+
+    def offset(mode: SegmentMode, expr: Expr) -> int | None:
+        return eval_const(expr, instance) if mode == SegmentMode.ACTIVE else None
+
+    elems = [SegmentInit(e.mode, e.table, len(e.init), offset(e.mode, e.offset))
+             for e in module.elems]  # fmt: skip
+    datas = [SegmentInit(d.mode, d.memory, len(d.init), offset(d.mode, d.offset))
+             for d in module.datas]  # fmt: skip
+    start = None if module.start is None else instance.funcs[module.start].addr
+    return init_program(elems, datas, start)
