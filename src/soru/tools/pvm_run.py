@@ -42,6 +42,24 @@ class LevelReport:
         )
 
 
+def _prepare(
+    kernel: bytes,
+    inputs: Path,
+    preimages: Path | None,
+    rollup: str,
+    origination_level: int,
+    ticks_per_kernel_run: int | None,
+    *,
+    debug: bool,
+) -> tuple[list[list[bytes]], RevealProvider, PvmState]:
+    """The inbox file's levels, the reveal provider and the genesis state of a run."""
+    levels = load_levels(inputs, rollup)
+    reveals = RevealProvider(preimages, RollupAddress.of_b58(rollup).digest, origination_level)
+    options = {} if ticks_per_kernel_run is None else {"ticks_per_kernel_run": ticks_per_kernel_run}
+    state = driver.originate(kernel, collect_debug=debug, **options)  # type: ignore[arg-type]
+    return levels, reveals, state
+
+
 def run(
     kernel: bytes,
     inputs: Path,
@@ -54,10 +72,9 @@ def run(
 ) -> Iterator[tuple[PvmState, LevelReport]]:
     """Run ``kernel`` over the levels of ``inputs``; yields the state after each level.
     ``engine`` is ``"interpreter"`` or ``"wasmtime"`` (``driver.ENGINES``: same states)."""
-    levels = load_levels(inputs, rollup)
-    reveals = RevealProvider(preimages, RollupAddress.of_b58(rollup).digest, origination_level)
-    options = {} if ticks_per_kernel_run is None else {"ticks_per_kernel_run": ticks_per_kernel_run}
-    state = driver.originate(kernel, collect_debug=True, **options)  # type: ignore[arg-type]
+    levels, reveals, state = _prepare(
+        kernel, inputs, preimages, rollup, origination_level, ticks_per_kernel_run, debug=True
+    )
     for offset, messages in enumerate(levels, 1):
         level = origination_level + offset
         result = driver.run_level(state, level, with_markers(messages), reveals, engine=engine)
@@ -94,10 +111,9 @@ def state_at(
 ) -> tuple[PvmState, object]:
     """The state at ``tick`` of ``kernel`` over the inbox file, and the input its next tick
     needs (an inbox message, revealed data, or None)."""
-    levels = load_levels(inputs, rollup)
-    reveals = RevealProvider(preimages, RollupAddress.of_b58(rollup).digest, origination_level)
-    options = {} if ticks_per_kernel_run is None else {"ticks_per_kernel_run": ticks_per_kernel_run}
-    state = driver.originate(kernel, **options)  # type: ignore[arg-type]
+    levels, reveals, state = _prepare(
+        kernel, inputs, preimages, rollup, origination_level, ticks_per_kernel_run, debug=False
+    )
     queue = [
         (origination_level + offset, counter, payload)
         for offset, messages in enumerate(levels, 1)
