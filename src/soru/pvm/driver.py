@@ -12,6 +12,7 @@ Two engines reach the same states: ``"interpreter"`` runs every tick on soru's m
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from soru.base.errors import SoruError
@@ -55,9 +56,11 @@ def settle(
     budget: int = STEP_BUDGET,
     *,
     engine: str = "interpreter",
+    on_snapshot: Callable[[PvmState], None] | None = None,
 ) -> int:
     """Compute (answering reveals) until the PVM needs an inbox message, or ``budget`` ticks
-    are made; returns ticks. ``engine`` is one of :data:`ENGINES`."""
+    are made; returns ticks. ``engine`` is one of :data:`ENGINES`; ``on_snapshot`` sees the
+    state at the start of every top-level call (where the fast engine takes over)."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}, not one of {', '.join(ENGINES)}")
     start = state.tick
@@ -67,6 +70,8 @@ def settle(
         if request.kind == "reveal":
             vm.reveal_step(state, reveals.answer(request.reveal))
         elif request.kind == "none":
+            if on_snapshot is not None and state.tick_state is TickState.SNAPSHOT:
+                on_snapshot(state)
             if engine == "wasmtime":
                 if (
                     state.tick_state is TickState.SNAPSHOT
@@ -74,6 +79,7 @@ def settle(
                     and fast.run_top_level_call(state, reveals) is not fast.DEFERRED
                 ):
                     continue
+            if engine == "wasmtime" or on_snapshot is not None:
                 # no further than this call's boundary: a reboot's Snapshot comes back here
                 left = min(left, max(1, state.ticks_to_snapshot + 1))
             vm.compute(state, left)
@@ -89,14 +95,16 @@ def run_level(
     reveals: RevealProvider,
     *,
     engine: str = "interpreter",
+    on_snapshot: Callable[[PvmState], None] | None = None,
 ) -> LevelResult:
-    """Feed ``messages`` (a whole level, markers included) and settle (with ``engine``)."""
+    """Feed ``messages`` (a whole level, markers included) and settle (with ``engine`` and
+    ``on_snapshot``, as :func:`settle`)."""
     start = state.tick
     debug_start = len(state.debug_log)
     for counter, payload in enumerate(messages):
-        settle(state, reveals, engine=engine)
+        settle(state, reveals, engine=engine, on_snapshot=on_snapshot)
         vm.set_input(state, InputMessage(level, counter, payload))
-    settle(state, reveals, engine=engine)
+    settle(state, reveals, engine=engine, on_snapshot=on_snapshot)
     return LevelResult(
         level,
         state.tick - start,

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 from soru.base.hashes import Hash
 from soru.merkle import Tree
-from soru.pvm import driver, layout, vm
+from soru.pvm import driver, layout
 from soru.pvm.reveals import RevealProvider
-from soru.pvm.state import InputMessage, PvmState, TickState
+from soru.pvm.state import PvmState
 
 
 @dataclass(slots=True)
@@ -34,25 +34,21 @@ class LevelTrace:
 
     @classmethod
     def run(
-        cls, state: PvmState, level: int, messages: list[bytes], reveals: RevealProvider
+        cls,
+        state: PvmState,
+        level: int,
+        messages: list[bytes],
+        reveals: RevealProvider,
+        *,
+        engine: str = "interpreter",
     ) -> LevelTrace:
-        """Run ``messages`` (a whole level, markers included) on ``state``, keeping
-        snapshots; ``state`` ends where ``driver.run_level`` would leave it."""
+        """Run ``messages`` (a whole level, markers included) on ``state`` as
+        ``driver.run_level`` does, keeping a snapshot at the start of every top-level call."""
         trace = cls(level, list(messages), reveals, start_tick=state.tick)
         trace._keep(state)
-        queue = [(level, counter, payload) for counter, payload in enumerate(messages)]
-        while True:
-            request = vm.input_request(state)
-            if request.kind == "reveal":
-                vm.reveal_step(state, reveals.answer(request.reveal))
-            elif request.kind != "none":
-                if not queue:
-                    break
-                vm.set_input(state, InputMessage(*queue.pop(0)))
-            else:
-                if state.tick_state is TickState.SNAPSHOT:
-                    trace._keep(state)
-                vm.compute(state, 1 if state.tick_state is TickState.SNAPSHOT else _until(state))
+        driver.run_level(
+            state, level, trace.messages, reveals, engine=engine, on_snapshot=trace._keep
+        )
         trace.end_tick = state.tick
         return trace
 
@@ -79,8 +75,3 @@ class LevelTrace:
 
     def hash_at(self, tick: int) -> Hash:
         return layout.state_hash(self.state_at(tick))
-
-
-def _until(state: PvmState) -> int:
-    """Ticks to compute in one go: up to the boundary, so every Snapshot is seen."""
-    return max(1, state.ticks_to_snapshot + 1)

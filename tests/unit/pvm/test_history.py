@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from pvm_kernels import NO_REVEALS, build, external
 
 from soru.pvm import driver, layout, vm
@@ -16,13 +17,14 @@ from soru.tools.inputs_file import with_markers
 TICKS = 2000
 
 
-def test_hash_at_equals_running_tick_by_tick() -> None:
+@pytest.mark.parametrize("engine", ["interpreter", "wasmtime"])
+def test_hash_at_equals_running_tick_by_tick(engine: str) -> None:
     kernel = build("reboot")
     messages = with_markers([external(bytes([3]))])
     state = driver.originate(kernel, ticks_per_kernel_run=TICKS)
     driver.run_level(state, 1, with_markers([]), NO_REVEALS)
     stepped = layout.load_state(layout.state_tree(state))
-    trace = LevelTrace.run(state, 2, messages, NO_REVEALS)
+    trace = LevelTrace.run(state, 2, messages, NO_REVEALS, engine=engine)
     assert len(trace.ticks) >= 3  # level start and several kernel_runs
 
     expected = {stepped.tick: layout.state_hash(stepped)}
