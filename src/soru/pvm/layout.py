@@ -178,14 +178,46 @@ def decode_functype(reader) -> FuncType:
     return FuncType(params, results)
 
 
+def encode_locals(local_types: Sequence[int]) -> bytes:
+    """A function's declared locals, run-length encoded: ``n runs ‖ n × (count ‖ type)``
+    (zarith, type byte) — 50,000 locals of one type take 5 bytes."""
+    runs: list[list[int]] = []
+    for t in local_types:
+        if runs and runs[-1][1] == t:
+            runs[-1][0] += 1
+        else:
+            runs.append([1, int(t)])
+    out = Writer().zarith_n(len(runs))
+    for count, t in runs:
+        out.zarith_n(count).u8(t)
+    return out.getvalue()
+
+
+def decode_locals(reader) -> tuple[ValType, ...]:
+    """Inverse of :func:`encode_locals`."""
+    out: list[ValType] = []
+    for _ in range(reader.zarith_n()):
+        count = reader.zarith_n()
+        out.extend((ValType(reader.u8()),) * count)
+    return tuple(out)
+
+
 def encode_func(func: FuncInst) -> bytes:
-    """A function of the machine: ``0 ‖ entry ‖ type ‖ locals`` or ``1 ‖ host name``."""
+    """A function of the machine: ``0 ‖ entry ‖ type ‖ locals`` (:func:`encode_locals`) or
+    ``1 ‖ host name``."""
     if isinstance(func, WasmFunc):
         out = Writer().u8(0).zarith_n(func.entry).raw(encode_functype(func.type))
-        return out.zarith_n(len(func.locals)).raw(bytes(func.locals)).getvalue()
+        return out.raw(encode_locals(func.locals)).getvalue()
     if isinstance(func, HostFunc):
         return b"\x01" + func.name.encode("ascii")
     raise TypeError(f"cannot encode {func!r}")
+
+
+def decode_wasm_func(reader) -> tuple[int, FuncType, tuple[ValType, ...]]:
+    """``(entry, type, locals)`` of an encoded function, after its ``0`` byte."""
+    entry = reader.zarith_n()
+    ftype = decode_functype(reader)
+    return entry, ftype, decode_locals(reader)
 
 
 def _limit(maximum: int | None) -> bytes:

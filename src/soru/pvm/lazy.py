@@ -358,9 +358,7 @@ class LazyModule:
             host = self.hosts[reader.rest().decode("ascii")]
             host.addr = addr
             return host
-        entry = reader.zarith_n()
-        ftype = layout.decode_functype(reader)
-        local_types = tuple(ValType(b) for b in reader.read(reader.zarith_n()))
+        entry, ftype, local_types = layout.decode_wasm_func(reader)
         func = WasmFunc(ftype, self, addr, local_types)  # type: ignore[arg-type]
         func.entry, func.addr = entry, addr
         return func

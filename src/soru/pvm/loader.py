@@ -72,6 +72,7 @@ from dataclasses import dataclass, replace
 
 from soru.encoding.writer import Writer
 from soru.merkle import Tree
+from soru.pvm import loader_body
 from soru.pvm import loader_items as items
 from soru.pvm.layout import encode_instr
 from soru.pvm.lazy import Cell
@@ -135,6 +136,8 @@ class _Loader(EntryReader):
             p, c, what = self.elem_items(p, c)
         elif p.stage is Stage.DATA_BYTES:
             p, c, what = self.data_bytes(p, c)
+        elif p.stage is Stage.BODY:
+            p, c, what = loader_body.run(self, p, c)
         else:
             p, c, what = ENTRIES[p.section](self, p, c)
         self.store.set_record((*self.load, "progress"), p)

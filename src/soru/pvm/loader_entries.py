@@ -16,8 +16,9 @@ from soru.encoding.reader import Reader
 from soru.encoding.writer import Writer
 from soru.merkle import MAX_VALUE_SIZE
 from soru.merkle.chunked import CHUNKS, HEADER
+from soru.pvm import loader_body
 from soru.pvm import loader_items as items
-from soru.pvm.layout import encode_functype, encode_instr
+from soru.pvm.layout import encode_functype, encode_instr, encode_locals
 from soru.pvm.loader_state import (
     _ATTEMPTS,
     _END_REASONS,
@@ -329,18 +330,11 @@ class EntryReader:
 
     def code_entry(self, p: Progress, c: Counts) -> Result:
         """A function body: gather steps fetch its references, then one step validates
-        and lowers it (see ``loader_items``)."""
-        f = c.imported_funcs + p.index
-        decoder, r = self.decoder(self.read(p.pos, min(5, p.end - p.pos)), p.pos, "code", c)
-        size = r.u32()
-        start = p.pos + r.pos
-        if size > p.end - start:
-            raise self.fail("length out of bounds", start, "code")
-        if size > MAX_ITEM_BYTES:
-            message = (
-                f"function body too large for the PVM ({size} bytes, at most {MAX_ITEM_BYTES})"
-            )
-            raise LoaderLimit(message, p.pos, "code")
+        and lowers it (see ``loader_items``) — or, for a long body, a run of instructions
+        per step (``loader_body``)."""
+        f, start, size = self.body_extent(p, c)
+        if size > loader_body.SMALL_BODY:
+            return loader_body.begin(self, p, c, f, start, start + size)
         decoder, r = self.decoder(self.read(start, size), start, "code", c)
         local_types, body = decoder.code_entry(r)
         sizes = items.Sizes(c.funcs, c.types, c.globals, c.tables, c.elems)
@@ -379,12 +373,21 @@ class EntryReader:
                 for op, imm in lowered]  # fmt: skip
         _radix_append(self.store, (*self.module, "code"), entry, code)
         encoded = Writer().u8(0).zarith_n(entry).raw(encode_functype(own))
-        encoded.zarith_n(len(local_types)).raw(bytes(local_types))
+        encoded.raw(encode_locals(local_types))
         self.put("funcs", str(f), _fits(encoded.getvalue(), "a function's locals", p.pos, "code"))
         if batches:
             self.store.delete((*self.load, "facts"))
         c = replace(c, codes=c.codes + 1, code_length=entry + len(code))
         return self.next_entry(p, start + size), c, f"code {p.index} (function {f})"
+
+    def body_extent(self, p: Progress, c: Counts) -> tuple[int, int, int]:
+        """The function whose body is the entry at ``p``, where the body starts, its size."""
+        decoder, r = self.decoder(self.read(p.pos, min(5, p.end - p.pos)), p.pos, "code", c)
+        size = r.u32()
+        start = p.pos + r.pos
+        if size > p.end - start:
+            raise self.fail("length out of bounds", start, "code")
+        return c.imported_funcs + p.index, start, size
 
     def gather(self, p: Progress, c: Counts, f: int, refs: list, gathered: int) -> Result:
         j = p.part
@@ -392,8 +395,9 @@ class EntryReader:
         raw = items.encode_facts([self.fact(ref) for ref in batch])
         total = p.extra + len(raw)
         if total > items.MAX_FACT_BYTES or len(raw) > MAX_VALUE_SIZE:
-            message = f"function body names too much for the PVM ({total} bytes of facts)"
-            raise LoaderLimit(message, p.pos, "code")
+            # too many facts for one step to read back: the body is read in runs instead
+            _, start, size = self.body_extent(p, c)
+            return loader_body.begin(self, p, c, f, start, start + size)
         self.store.set((*self.load, "facts", str(j)), raw)
         first = j * items.GATHER_FACTS
         what = f"gather references {first}..{first + len(batch) - 1} of code {p.index}"

@@ -85,8 +85,6 @@ def decode_expr(reader: Reader) -> Expr:
     return tuple(Instr(reader.zarith_n(), decode_imm(reader)) for _ in range(reader.zarith_n()))
 
 
-
-
 def encode_limits(limits: Limits) -> bytes:
     if limits.max is None:
         return b"\x00" + u64(limits.min)

@@ -52,6 +52,7 @@ class Stage(IntEnum):
     ELEM_ITEMS = 3
     DATA_BYTES = 4
     DONE = 5
+    BODY = 6  # a long function body, a run per step (``loader_body``)
 
 
 _PROGRESS_FIELDS = ("pos", "section", "end", "left", "index", "part", "total", "extra", "rank")
@@ -296,7 +297,7 @@ def _read(kernel_reader: KernelReader, offset: int, size: int) -> bytes:
     return b"".join(parts)
 
 
-def _fits(value: bytes, what: str, offset: int, section: str | None) -> bytes:
+def _fits(value: bytes, what: str, offset: int | None, section: str | None) -> bytes:
     if len(value) > MAX_VALUE_SIZE:
         raise LoaderLimit(f"{what} too large for the PVM ({len(value)} bytes)", offset, section)
     return value

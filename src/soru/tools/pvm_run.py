@@ -92,9 +92,7 @@ def run(
 def durable_values(durable: Durable) -> dict[str, str]:
     """Every durable value, by key, as hex."""
     keys = sorted(
-        "/" + "/".join(path[:-1])
-        for path, _ in durable.tree.items()
-        if path and path[-1] == "@"
+        "/" + "/".join(path[:-1]) for path, _ in durable.tree.items() if path and path[-1] == "@"
     )
     return {key: (durable.read_all(key) or b"").hex() for key in keys}
 

@@ -26,7 +26,7 @@ Where the suite is stricter than the 2.0 text, the decoder follows the suite and
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from soru.encoding.reader import Reader
 from soru.wasm.errors import DecodeError, FloatsForbidden
@@ -465,20 +465,33 @@ class _ModuleDecoder:
         return self.instructions(r)[:-1]
 
     def instructions(self, r: Reader) -> tuple[Instr, ...]:
-        """Instructions up to and including the ``end`` that closes the sequence.
+        """Instructions up to and including the ``end`` that closes the sequence."""
+        return tuple(self.instruction_run(r, [_PLAIN_BLOCK]))
 
-        Blocks nest by counting, never by recursion: ``block``/``loop``/``if`` open a frame,
-        ``else`` must meet an open ``if`` (once), ``end`` closes the innermost frame.
+    def instruction_run(
+        self, r: Reader, frames: Any, limit: int = -1, stop: int = -1
+    ) -> list[Instr]:
+        """Instructions from ``r.pos`` until the ``end`` that empties ``frames`` — or, when
+        given, ``limit`` of them, or the first one starting at ``stop`` or later (the
+        kernel loader reads a long body in runs, carrying ``frames`` from one to the next).
+
+        Blocks nest by counting, never by recursion: ``frames`` holds a marker for each open
+        block (a list, or any sequence with ``append``/``pop`` and item assignment):
+        ``block``/``loop``/``if`` open a frame, ``else`` must meet an open ``if`` (once),
+        ``end`` closes the innermost frame.
         """
         out: list[Instr] = []
         append = out.append
-        frames = [_PLAIN_BLOCK]
         data = r.data
         table = _ONE_BYTE
         forbid = self.forbid_floats
         new_instr = tuple.__new__  # Instr(op, imm) without the NamedTuple wrapper's call
-        while True:
+        left = limit
+        while left:
+            left -= 1
             start = r.pos
+            if start >= stop >= 0:
+                break
             if start >= r.end:
                 r.fail("unexpected end of section or function", start)
             op = data[start]
@@ -499,11 +512,12 @@ class _ModuleDecoder:
             if op == _END:
                 frames.pop()
                 if not frames:
-                    return tuple(out)
+                    return out
             elif op == _ELSE:
                 if frames[-1] != _OPEN_IF:
                     r.fail("else without a matching if", start)
                 frames[-1] = _IF_AFTER_ELSE
+        return out
 
     def prefixed(self, r: Reader, op: int, start: int) -> _Entry:
         """The table entry of a ``0xFC``-prefixed opcode; anything else is illegal here."""

@@ -23,6 +23,7 @@ This sits between ``binary`` (bytes to a Module) and ``runtime`` (which instanti
 valid modules). Every failure raises :class:`InvalidModule` whose message starts with the
 spec's wording (``type mismatch``, ``unknown local``…) and says where the fault is.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -191,5 +192,3 @@ def _check_exports(ctx: Context, module: Module) -> None:
 
 
 # --- function bodies -------------------------------------------------------------------------
-
-

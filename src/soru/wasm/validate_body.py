@@ -10,6 +10,7 @@ yields ``UNKNOWN``, a type that matches anything.
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Sequence
+from typing import Any
 
 from soru.wasm.errors import InvalidModule
 from soru.wasm.opcodes import OPS, Imm, OpInfo
@@ -181,7 +182,7 @@ def _declared_references(module: Module) -> frozenset[int]:
 # --- module-level checks ---------------------------------------------------------------------
 
 
-class _Frame:
+class Frame:
     """A control frame: the block's opcode, input and output types, the types a branch to
     it carries (``label``), the operand height at entry, and whether the rest is dead."""
 
@@ -207,32 +208,43 @@ class BodyChecker:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.vals: list[int] = []
-        self.ctrl: list[_Frame] = []
+        self.ctrl: list[Frame] = []
         self.locals: list[int] = []
 
     def check(self, func_index: int, func: Func) -> None:
         """Check the body of function ``func_index``; raise InvalidModule if ill-typed."""
         params, results = self.ctx.funcs[func_index]
-        self.locals = params + [int(t) for t in func.locals]
-        self.vals = []
-        self.ctrl = [_Frame(0x02, [], results, 0)]
-        body = func.body
-        pos = 0
+        self.start(params + [int(t) for t in func.locals], results)
+        pos = self.feed(func_index, func.body)
+        if self.ctrl or pos != len(func.body) - 1:
+            raise InvalidModule(f"function {func_index}: body must end with its final end")
+
+    def start(self, local_types: Sequence[int], results: list[int],
+              vals: Any = None, ctrl: Any = None) -> None:  # fmt: skip
+        """Begin a body whose locals (parameters first) have ``local_types``. A body may be
+        checked in pieces (:meth:`feed` called on consecutive runs of instructions); the
+        state is ``vals`` and ``ctrl`` (given: stacks kept elsewhere, such as the kernel
+        loader's in the Merkle tree, holding :class:`Frame` items), and the locals."""
+        self.locals = local_types  # type: ignore[assignment]
+        self.vals = [] if vals is None else vals
+        self.ctrl = [Frame(0x02, [], results, 0)] if ctrl is None else ctrl
+
+    def feed(self, func_index: int, body: Sequence[Instr], first: int = 0) -> int:
+        """Check ``body``, the instructions from number ``first`` of function ``func_index``;
+        return the position in ``body`` of the function's final ``end`` (-1: not reached)."""
         try:
-            pos = self._run(body)
+            return self._run(body)
         except _Invalid as fault:
             pos = fault.args[1]
             op = body[pos].op
             name = OPS[op].name if op in OPS else hex(op)
             raise InvalidModule(
-                f"{fault.args[0]} in function {func_index} at instruction {pos} ({name})"
+                f"{fault.args[0]} in function {func_index} at instruction {first + pos} ({name})"
             ) from None
-        if self.ctrl or pos != len(body) - 1:
-            raise InvalidModule(f"function {func_index}: body must end with its final end")
 
     def _run(self, body: Sequence[Instr]) -> int:
         """The hot loop: fixed-typed instructions inline, the rest through ``_HANDLERS``.
-        Returns the position of the function's final ``end``. A fault is re-raised with
+        Returns the position of the function's final ``end`` (-1: none). A fault is re-raised with
         its position as the second argument."""
         vals = self.vals
         ctrl = self.ctrl
@@ -267,7 +279,7 @@ class BodyChecker:
                     return pos
         except _Invalid as fault:
             raise _Invalid(fault.args[0], pos) from None
-        return pos
+        return -1
 
     # operand stack -----------------------------------------------------------------------
 
@@ -300,10 +312,10 @@ class BodyChecker:
         return popped
 
     def push_ctrl(self, kind: int, start: list[int], end: list[int]) -> None:
-        self.ctrl.append(_Frame(kind, start, end, len(self.vals)))
+        self.ctrl.append(Frame(kind, start, end, len(self.vals)))
         self.vals.extend(start)
 
-    def pop_ctrl(self) -> _Frame:
+    def pop_ctrl(self) -> Frame:
         frame = self.ctrl[-1]
         self.pop_vals(frame.end)
         if len(self.vals) != frame.height:
@@ -325,7 +337,7 @@ class BodyChecker:
 
     # index lookups ----------------------------------------------------------------------
 
-    def label(self, depth: object) -> _Frame:
+    def label(self, depth: object) -> Frame:
         return self.ctrl[-1 - _index(depth, len(self.ctrl), "label")]
 
     def block_type(self, bt: object) -> Signature:

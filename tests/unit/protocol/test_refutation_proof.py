@@ -54,9 +54,7 @@ def test_every_input_tick_of_a_level_is_a_valid_refutation_step() -> None:
             request = vm.input_request(state)
             message = InputMessage(level, counter, payload)
             step, after = produce_proof(layout.state_tree(state), message=message)
-            given, proven = history.produce_input_proof(
-                game.snapshot, request, origination_level=0
-            )
+            given, proven = history.produce_input_proof(game.snapshot, request, origination_level=0)
             assert proven == message
             proof = RefutationProof.decode(RefutationProof(step, given).encode())
             start, stop = check(proof, game)

@@ -103,9 +103,7 @@ def const_value(
 
 def eval_const(expr: Expr, instance: Instance) -> int | None:
     """Value of a (validated) constant expression in ``instance``."""
-    return const_value(
-        expr, lambda i: instance.funcs[i].addr, lambda i: instance.globals[i].value
-    )
+    return const_value(expr, lambda i: instance.funcs[i].addr, lambda i: instance.globals[i].value)
 
 
 def _owned(machine, func: FuncInst) -> bool:

@@ -20,7 +20,7 @@ This list is plain data — it is what a machine state refers to by program coun
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -97,41 +97,70 @@ def block_arity(module: Module, bt: BlockType) -> tuple[int, int]:
 
 
 @dataclass(slots=True)
-class _Ctrl:
-    """A structured block being lowered."""
+class Ctrl:
+    """A structured block being lowered (``ordinal``: its rank among the blocks lowered in
+    the function, the function's own block being 0)."""
 
     is_loop: bool
     height: int  # operand height at entry, beneath the block's params
     params: int
     results: int
     start: int  # loop: branch target
+    ordinal: int = 0
     patches: list[tuple[int, int]] = field(default_factory=list)  # (instr index, slot)
-    if_patch: int | None = None  # index of the IF_FALSE still to resolve
+    if_open: bool = False  # an ``if`` whose false branch target is still to come
     dead: bool = False
+    branched: bool = False  # some branch targets this block's end
+    else_pc: int = -1  # where the false branch of an ``if`` goes (once known)
+    end_pc: int = -1  # where the block's end is (once known)
 
     @property
     def label_arity(self) -> int:
         return self.params if self.is_loop else self.results
 
 
-class _Lowerer:
-    """Walks one flat body once, tracking the static operand height."""
+Targets = Callable[[int], tuple[int, int]]
+"""For a block's ordinal, ``(else_pc, end_pc)``: where its ``if`` jumps when false and where
+its end is (``-1``: not needed). Lowering in runs (:class:`Lowerer` with ``targets``) takes
+them from a first pass instead of patching branches emitted earlier."""
 
-    def __init__(self, module: Module, func_types: list[FuncType], ftype: FuncType, nlocals: int):
+
+class Lowerer:
+    """Walks one flat body, tracking the static operand height.
+
+    By default the whole body is lowered at once and forward branches are patched when their
+    block ends. Given ``targets``, the body may be lowered in *runs* (``run`` called on
+    consecutive pieces, the state carried by the attributes): forward branches then take
+    their targets from ``targets``, nothing is patched, and ``code`` holds the current run's
+    instructions only, the first at ``first``. A first pass with ``targets`` giving ``-1``
+    computes the real targets: each block's ``else_pc``/``end_pc`` when it is popped
+    (``ended``).
+    """
+
+    def __init__(self, module: Module, func_types: Sequence[FuncType], results: int,
+                 nlocals: int, targets: Targets | None = None) -> None:  # fmt: skip
         self.module = module
         self.func_types = func_types
         self.nlocals = nlocals
+        self.targets = targets
         self.code: list[list] = []
+        self.first = 0  # pc of code[0]
         self.h = 0
-        self.ctrls = [_Ctrl(False, 0, 0, len(ftype.results), 0)]
+        self.ctrls: Any = [Ctrl(False, 0, 0, results, 0)]
+        self.ordinals = 1  # blocks opened so far, the function's own included
         self.dead_depth = 0  # nesting depth of blocks opened inside dead code
         self.at = 0  # index in the body of the instruction being lowered
         self.origins: list[int] = []  # for each emitted instruction, ``at`` when emitted
+        self.ended: list[Ctrl] = []  # blocks popped (kept only with ``targets``)
+
+    @property
+    def pc(self) -> int:
+        return self.first + len(self.code)
 
     def emit(self, op: int, imm: object = None) -> int:
         self.code.append([op, imm])
         self.origins.append(self.at)
-        return len(self.code) - 1
+        return self.pc - 1
 
     def branch_spec(self, depth: int, at: int, slot: int) -> tuple[int, int, int]:
         """(target, drop, arity) of a branch to label ``depth``; registers a patch if forward."""
@@ -140,14 +169,18 @@ class _Lowerer:
         drop = self.h - arity - ctrl.height
         if ctrl.is_loop:
             return ctrl.start, drop, arity
+        ctrl.branched = True
+        if self.targets is not None:
+            return ctrl.end_pc, drop, arity
         ctrl.patches.append((at, slot))
         return -1, drop, arity
 
     def mark_dead(self) -> None:
         self.ctrls[-1].dead = True
 
-    def run(self, body: tuple[Instr, ...]) -> list[LInstr]:
-        for self.at, (op, imm) in enumerate(body):
+    def run(self, body: Sequence[Instr], at: int = 0) -> list[LInstr]:
+        """Lower ``body`` (whose first instruction is number ``at`` of the function's)."""
+        for self.at, (op, imm) in enumerate(body, at):
             if self.ctrls[-1].dead and op not in (_OP_ELSE, _OP_END):
                 if op in (_OP_BLOCK, _OP_LOOP, _OP_IF):
                     self.dead_depth += 1
@@ -161,7 +194,7 @@ class _Lowerer:
         return [(op, _frozen(op, imm)) for op, imm in self.code]
 
     def step(self, op: int, imm: object) -> None:
-        handler: Callable[[_Lowerer, Any], None] | None = _CONTROL.get(op)
+        handler: Callable[[Lowerer, Any], None] | None = _CONTROL.get(op)
         if handler is not None:
             handler(self, imm)
             return
@@ -195,43 +228,63 @@ class _Lowerer:
             self.emit(op, index - self.nlocals - self.h)
 
     # --- structured control ---------------------------------------------------------------
+    def push(self, ctrl: Ctrl) -> None:
+        ctrl.ordinal = self.ordinals
+        self.ordinals += 1
+        if self.targets is not None and not ctrl.is_loop:
+            ctrl.else_pc, ctrl.end_pc = self.targets(ctrl.ordinal)
+        self.ctrls.append(ctrl)
+
     def block(self, imm: BlockType, is_loop: bool = False) -> None:
         params, results = block_arity(self.module, imm)
-        self.ctrls.append(_Ctrl(is_loop, self.h - params, params, results, len(self.code)))
+        self.push(Ctrl(is_loop, self.h - params, params, results, self.pc))
 
     def if_(self, imm: BlockType) -> None:
         self.h -= 1
         params, results = block_arity(self.module, imm)
-        at = self.emit(IF_FALSE, -1)
-        self.ctrls.append(_Ctrl(False, self.h - params, params, results, at, if_patch=at))
+        ctrl = Ctrl(False, self.h - params, params, results, self.pc, if_open=True)
+        self.push(ctrl)
+        at = self.emit(IF_FALSE, ctrl.else_pc)
+        if self.targets is None:
+            ctrl.start = at  # the IF_FALSE to patch
 
     def else_(self, _imm: object) -> None:
         ctrl = self.ctrls[-1]
         if not ctrl.dead:
-            at = self.emit(JUMP, -1)
-            ctrl.patches.append((at, -1))
-        if ctrl.if_patch is not None:
-            self.code[ctrl.if_patch][1] = len(self.code)
-            ctrl.if_patch = None
+            at = self.emit(JUMP, ctrl.end_pc)
+            if self.targets is None:
+                ctrl.patches.append((at, -1))
+        if ctrl.if_open:
+            if self.targets is None:
+                self.code[ctrl.start][1] = self.pc
+            elif ctrl.else_pc == -1:  # the first pass: the target is known now
+                ctrl.else_pc = self.pc
+            ctrl.if_open = False
         ctrl.dead = False
         self.h = ctrl.height + ctrl.params
 
     def end(self, _imm: object) -> None:
         ctrl = self.ctrls.pop()
-        here = len(self.code)
-        if not self.ctrls:  # the function's final end: branches to its label return
-            if not ctrl.dead or ctrl.patches:
-                self.emit(RETURN, (self.nlocals, ctrl.results))
-            for at, slot in ctrl.patches:
-                self.resolve(at, slot, here)
-            return
-        if ctrl.if_patch is not None:
-            self.code[ctrl.if_patch][1] = here
+        here = self.pc
+        if ctrl.if_open:
+            if self.targets is None:
+                self.code[ctrl.start][1] = here
+            elif ctrl.else_pc == -1:
+                ctrl.else_pc = here
+        if self.targets is not None:
+            ctrl.end_pc = here
+            self.ended.append(ctrl)
         for at, slot in ctrl.patches:
             self.resolve(at, slot, here)
+        if not self.ctrls:  # the function's final end: branches to its label return
+            if not ctrl.dead or ctrl.branched:
+                self.emit(RETURN, (self.nlocals, ctrl.results))
+            return
         self.h = ctrl.height + ctrl.results
 
     def resolve(self, at: int, slot: int, target: int) -> None:
+        if self.targets is not None:
+            return
         instr = self.code[at]
         if slot == -1:
             instr[1] = target
@@ -245,24 +298,25 @@ class _Lowerer:
             instr[1] = (target, *instr[1][1:])
 
     def br(self, depth: int) -> None:
-        at = len(self.code)
+        at = self.pc
         spec = self.branch_spec(depth, at, 0)
         if spec[1] == 0:
             self.emit(JUMP, spec[0])
-            if spec[0] == -1:
-                self.ctrls[-1 - depth].patches[-1] = (at, -1)
+            ctrl = self.ctrls[-1 - depth]
+            if not ctrl.is_loop and self.targets is None:
+                ctrl.patches[-1] = (at, -1)
         else:
             self.emit(BR, spec)
         self.mark_dead()
 
     def br_if(self, depth: int) -> None:
         self.h -= 1
-        at = len(self.code)
+        at = self.pc
         self.emit(BR_IF, self.branch_spec(depth, at, 0))
 
     def br_table(self, imm: BrTable) -> None:
         self.h -= 1
-        at = len(self.code)
+        at = self.pc
         entries = [self.branch_spec(d, at, i) for i, d in enumerate(imm.labels)]
         default = self.branch_spec(imm.default, at, len(imm.labels))
         self.emit(BR_TABLE, [entries, default])
@@ -286,17 +340,17 @@ def _frozen(op: int, imm: object) -> object:
     return imm
 
 
-_CONTROL: dict[int, Callable[[_Lowerer, Any], None]] = {
+_CONTROL: dict[int, Callable[[Lowerer, Any], None]] = {
     _OP_BLOCK: lambda lw, imm: lw.block(imm),
     _OP_LOOP: lambda lw, imm: lw.block(imm, is_loop=True),
-    _OP_IF: _Lowerer.if_,
-    _OP_ELSE: _Lowerer.else_,
-    _OP_END: _Lowerer.end,
-    _OP_BR: _Lowerer.br,
-    _OP_BR_IF: _Lowerer.br_if,
-    _OP_BR_TABLE: _Lowerer.br_table,
-    _OP_RETURN: _Lowerer.return_,
-    _OP_UNREACHABLE: _Lowerer.unreachable,
+    _OP_IF: Lowerer.if_,
+    _OP_ELSE: Lowerer.else_,
+    _OP_END: Lowerer.end,
+    _OP_BR: Lowerer.br,
+    _OP_BR_IF: Lowerer.br_if,
+    _OP_BR_TABLE: Lowerer.br_table,
+    _OP_RETURN: Lowerer.return_,
+    _OP_UNREACHABLE: Lowerer.unreachable,
 }
 
 
@@ -318,5 +372,5 @@ def lower_function_traced(
     """
     ftype = module.types[func.type_index]
     nlocals = len(ftype.params) + len(func.locals)
-    lowerer = _Lowerer(module, func_types, ftype, nlocals)
+    lowerer = Lowerer(module, func_types, len(ftype.results), nlocals)
     return lowerer.run(func.body), lowerer.origins

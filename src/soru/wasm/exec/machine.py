@@ -75,9 +75,7 @@ class _Halt(Exception):
 class Machine:
     """A WebAssembly store and the one thread of execution running on it."""
 
-    def __init__(
-        self, *, call_depth_limit: int = 10_000, max_memory_pages: int = 65536
-    ) -> None:
+    def __init__(self, *, call_depth_limit: int = 10_000, max_memory_pages: int = 65536) -> None:
         self.call_depth_limit = call_depth_limit
         self.max_memory_pages = max_memory_pages
         self.stack: list = []
