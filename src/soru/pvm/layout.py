@@ -44,7 +44,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from soru.base.errors import SoruError
 from soru.base.hashes import Hash
@@ -53,6 +53,7 @@ from soru.encoding.writer import Writer
 from soru.merkle import Tree
 from soru.merkle.chunked import read_chunked, write_chunked
 from soru.pvm.state import InputMessage, PvmState, StuckReason, TickState
+from soru.wasm.exec.lower import BR_TABLE
 from soru.wasm.runtime import FuncInst, HostFunc, WasmFunc
 from soru.wasm.syntax import FuncType, ValType
 
@@ -93,6 +94,37 @@ def encode_instr(op: int, imm: object) -> bytes:
     out = Writer().zarith_n(op)
     encode_imm(imm, out)
     return out.getvalue()
+
+
+BR_TABLE_PAGE = 64
+"""Entries of a lowered ``br_table`` kept in one page (see :func:`encode_code`)."""
+
+CodeExtras = dict[int, dict[tuple[str, ...], bytes]]
+"""Paths kept below some code elements (by index in the program), with their values."""
+
+
+def encode_code(base: int, program: Iterable[tuple[int, object]]) -> tuple[list[bytes], CodeExtras]:
+    """The code elements of a lowered ``program`` of the function whose code starts at
+    ``base``: each ``zarith base ‖ op ‖ immediates`` (:func:`encode_instr`). A ``br_table``
+    keeps only its number of entries and its default there; its entries ``(target, drop,
+    arity)`` go below the element, :data:`BR_TABLE_PAGE` to a page at ``t/<k>`` (an
+    immediate tuple of entries) — so a table of any size is stored in bounded values, and a
+    tick that branches through it reads one page, not the table."""
+    prefix = Writer().zarith_n(base).getvalue()
+    values: list[bytes] = []
+    extras: CodeExtras = {}
+    for i, (op, imm) in enumerate(program):
+        if op == BR_TABLE:
+            entries, default = cast(tuple, imm)
+            pages: dict[tuple[str, ...], bytes] = {}
+            for k in range(0, len(entries), BR_TABLE_PAGE):
+                page = Writer()
+                encode_imm(tuple(entries[k : k + BR_TABLE_PAGE]), page)
+                pages[("t", str(k // BR_TABLE_PAGE))] = page.getvalue()
+            extras[i] = pages
+            imm = (len(entries), default)
+        values.append(prefix + encode_instr(op, imm))
+    return values, extras
 
 
 def _vector(items: Items, base: tuple[str, ...], values: Iterable[bytes]) -> None:
@@ -278,7 +310,7 @@ def _with_init_program(run: KernelRun, loaded: Tree) -> Tree:
     def build() -> Tree:
         extra = [Writer().zarith_n(base).getvalue() + encode_instr(op, imm)
                  for op, imm, base in machine.source[length:]]  # fmt: skip
-        if not extra:
+        if not extra:  # (an initialisation program: no br_table, no extras)
             return loaded
         cell = Cell(loaded)
         append_radix(cell, ("module", "code"), length, extra)

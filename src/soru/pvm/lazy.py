@@ -22,8 +22,8 @@ object itself, and one lazy tick, are in ``soru.pvm.lazy_state``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, cast
 
 from soru.base.errors import SoruError
 from soru.encoding.reader import Reader
@@ -32,6 +32,7 @@ from soru.merkle.chunked import chunked_length, read_chunked_range, write_chunke
 from soru.pvm import constants, layout
 from soru.pvm.host_functions import RevealRequest
 from soru.wasm.exec.context import Ctx
+from soru.wasm.exec.lower import BR_TABLE
 from soru.wasm.exec.machine import FACTORIES, HALT, RESUME, Machine, RunStatus
 from soru.wasm.runtime import FuncInst, HostFunc, WasmFunc
 from soru.wasm.syntax import ValType
@@ -376,6 +377,27 @@ class LazyModule:
         return _Container(elements, maximum, ValType(raw[0]))
 
 
+class _BrTableEntries(Sequence):
+    """The entries of a lowered ``br_table`` (``layout.encode_code``), a page read when one
+    of its entries is asked for."""
+
+    def __init__(self, cell: Cell, path: P, length: int) -> None:
+        self.cell, self.path, self.length = cell, path, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: Any) -> Any:
+        if type(i) is not int or not 0 <= i < self.length:
+            raise IndexError(i)
+        k, at = divmod(i, layout.BR_TABLE_PAGE)
+        raw = self.cell.get((*self.path, "t", str(k)))
+        if raw is None:
+            raise layout.LayoutError(f"missing {'/'.join(self.path)}/t/{k}")
+        page: Any = layout.decode_imm(Reader(raw))
+        return page[at]
+
+
 class LazyCode:
     """``code[pc]``: the instruction at ``pc`` decoded from the tree and bound on demand."""
 
@@ -396,6 +418,9 @@ class LazyCode:
         reader = Reader(raw)
         base, op = reader.zarith_n(), reader.zarith_n()
         imm = layout.decode_imm(reader)
+        if op == BR_TABLE:  # (count, default): the entries are in pages below
+            length, default = cast(tuple, imm)
+            imm = (_BrTableEntries(self.cell, self.code_path(("wasm",), pc), length), default)
         ctx = Ctx(self.machine, self.module, base)  # type: ignore[arg-type]
         return FACTORIES[op](ctx, pc, imm)
 

@@ -39,7 +39,7 @@ from typing import Any
 from soru.encoding.reader import Reader
 from soru.encoding.writer import Writer
 from soru.pvm import loader_items as items
-from soru.pvm.layout import decode_wasm_func, encode_functype, encode_instr, encode_locals
+from soru.pvm.layout import decode_wasm_func, encode_code, encode_functype, encode_locals
 from soru.pvm.loader_stack import BYTES, PageCodec, TreeStack
 from soru.pvm.loader_state import (
     _END_REASONS,
@@ -327,10 +327,10 @@ def run(reader: Any, p: Progress, c: Counts) -> tuple:
     else:
         lw = body.lowerer((types, func_types), body.targets)
         code = lw.run(instrs, st.at)
-        prefix = Writer().zarith_n(st.entry).getvalue()
-        encoded = [_fits(prefix + encode_instr(op, imm), "an instruction", st.pos, "code")
-                   for op, imm in code]  # fmt: skip
-        _radix_append(reader.store, (*reader.module, "code"), st.entry + st.pc, encoded)
+        encoded, extras = encode_code(st.entry, code)
+        for value in encoded:
+            _fits(value, "an instruction", st.pos, "code")
+        _radix_append(reader.store, (*reader.module, "code"), st.entry + st.pc, encoded, extras)
     for stack in (nest, lw.ctrls):
         stack.flush()
     new = replace(body.st, pos=after, at=st.at + len(instrs), pc=lw.pc, h=lw.h, dead=lw.dead_depth,

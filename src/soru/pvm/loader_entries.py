@@ -18,7 +18,7 @@ from soru.merkle import MAX_VALUE_SIZE
 from soru.merkle.chunked import CHUNKS, HEADER
 from soru.pvm import loader_body
 from soru.pvm import loader_items as items
-from soru.pvm.layout import encode_functype, encode_instr, encode_locals
+from soru.pvm.layout import encode_code, encode_functype, encode_locals
 from soru.pvm.loader_state import (
     _ATTEMPTS,
     _END_REASONS,
@@ -368,10 +368,10 @@ class EntryReader:
         BodyChecker(ctx).check(f, func)
         lowered = lower_function(items.ModuleView(types), func_types, func)  # type: ignore[arg-type]
         entry = c.code_length
-        base = Writer().zarith_n(entry).getvalue()
-        code = [_fits(base + encode_instr(op, imm), "an instruction", p.pos, "code")
-                for op, imm in lowered]  # fmt: skip
-        _radix_append(self.store, (*self.module, "code"), entry, code)
+        code, extras = encode_code(entry, lowered)
+        for value in code:
+            _fits(value, "an instruction", p.pos, "code")
+        _radix_append(self.store, (*self.module, "code"), entry, code, extras)
         encoded = Writer().u8(0).zarith_n(entry).raw(encode_functype(own))
         encoded.raw(encode_locals(local_types))
         self.put("funcs", str(f), _fits(encoded.getvalue(), "a function's locals", p.pos, "code"))

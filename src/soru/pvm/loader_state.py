@@ -254,20 +254,25 @@ def code_path(root: P, pc: int) -> P:
     return radix_path((*root, "module", "code"), pc)
 
 
-def _radix_append(store: Any, base: P, start: int, values: list[bytes]) -> None:
+def _radix_append(store: Any, base: P, start: int, values: list[bytes],
+                  extras: dict[int, dict[P, bytes]] | None = None) -> None:  # fmt: skip
     """Write ``values`` as elements ``start…`` of the radix vector at ``base`` (whose
-    elements before ``start`` exist and after do not): directories that hold only new
-    elements are grafted whole."""
+    elements before ``start`` exist and after do not), with ``extras[i]`` (paths and values)
+    below element ``start + i``: directories that hold only new elements are grafted whole."""
     stop = start + len(values)
     if stop > _FAN**RADIX_DEPTH:
         raise LoaderLimit("more lowered code or element items than the PVM holds", None, None)
+    below = extras or {}
 
     def fill(prefix: P, level: int, lo: int) -> None:
         span = _FAN ** (RADIX_DEPTH - level)
         if lo >= start:
             fresh = {}
             for i in range(lo, min(lo + span, stop)):
-                fresh[radix_path((), i, level)] = values[i - start]
+                here = radix_path((), i, level)
+                fresh[here] = values[i - start]
+                for path, value in below.get(i - start, {}).items():
+                    fresh[(*here, *path)] = value
             store.put_fresh(prefix, fresh)
             return
         child = span // _FAN

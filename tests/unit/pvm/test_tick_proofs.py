@@ -224,3 +224,27 @@ def test_every_tick_of_a_kernel_with_a_large_element_segment(passive: bool) -> N
         if after is not None:
             assert after.hash == layout.state_hash(state), state.tick
     assert proven > 100 and largest <= 12_000
+
+
+def test_a_br_table_of_thousands_of_labels_loads_and_proves_a_page_of_it() -> None:
+    """A br_table's entries are kept in pages below its code element: a table of 3,000
+    labels loads, and the tick that branches through it reads one page."""
+    from pvm_kernels import wasm
+
+    labels = " ".join(str(i % 3) for i in range(3000))
+    kernel = wasm(
+        f"""(module
+          (import "smart_rollup_core" "write_output" (func $out (param i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 0) "abc")
+          (func (export "kernel_run")
+            (block (block (block (br_table {labels} 2 (i32.const 2500)))
+                (drop (call $out (i32.const 0) (i32.const 1))) return)
+              (drop (call $out (i32.const 1) (i32.const 1))) return)
+            (drop (call $out (i32.const 2) (i32.const 1)))))"""
+    )
+    proven, not_lazy, sizes, _ = _walk(kernel, [[external(b"x")]], NO_REVEALS, 1.0)
+    assert not_lazy == 0 and proven > 100 and max(sizes) <= 12_000
+    state = driver.originate(kernel, ticks_per_kernel_run=TICKS)
+    result = driver.run_level(state, 1, with_markers([external(b"x")]), NO_REVEALS)
+    assert result.outbox == (b"b",)  # entry 2500 is label 2500 % 3 = 1

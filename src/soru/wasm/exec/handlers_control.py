@@ -73,14 +73,23 @@ def _br_if(ctx: Ctx, pc: int, imm: tuple[int, int, int]) -> Handler:
 
 
 def _br_table(ctx: Ctx, pc: int, imm: tuple) -> Handler:
+    """``entries`` is any sequence (the PVM's lazy code reads a table's entries from the
+    tree): only the entry taken is looked at, each bound on its first use."""
     entries, default = imm
-    targets = [_br(ctx, pc, e) if e[1] else _jump(ctx, pc, e[0]) for e in entries]
+    n = len(entries)
+    targets: list[Handler | None] = [None] * n
     fallback = _br(ctx, pc, default) if default[1] else _jump(ctx, pc, default[0])
-    pop, n = ctx.stack.pop, len(targets)
+    pop = ctx.stack.pop
 
     def br_table() -> int:
         i = pop()
-        return targets[i]() if i < n else fallback()
+        if i >= n:
+            return fallback()
+        target = targets[i]
+        if target is None:
+            e = entries[i]
+            target = targets[i] = _br(ctx, pc, e) if e[1] else _jump(ctx, pc, e[0])
+        return target()
 
     return br_table
 
