@@ -18,22 +18,26 @@ writes the tree held by a :class:`~soru.pvm.lazy.Cell`. A step handles one *item
     gather         GATHER_FACTS references of the next function body, when it names
                    more than DIRECT_FACTS functions, types, globals… (``loader_items``)
 
-A step reads its item (at most :data:`MAX_ITEM_BYTES` of kernel — a larger function body
-is a :class:`LoaderLimit`, "function body too large for the PVM" — read from 32 bytes
-upward only as far as the item needs), the two records below, and a bounded number of
-other tree paths; it writes a bounded number of paths. So its proof is bounded for any
-kernel: at most about 25,000 bytes measured (the tests report the distribution).
+A step reads its item (at most :data:`MAX_ITEM_BYTES` of kernel, read from 32 bytes upward
+only as far as the item needs), the two records below, and a bounded number of other tree
+paths; it writes a bounded number of paths. So its proof is bounded for any kernel: at most
+about 25,000 bytes measured (the tests report the distribution). A function body over
+MAX_ITEM_BYTES — or one naming more than the gather steps hold — is not one item: it is
+read in *runs* of instructions, a run a step, checked in a first pass and lowered in a
+second (``loader_body``; stage ``BODY``).
 
 A failing step raises the error ``decode_module``/``validate_module`` would raise
-(:class:`DecodeError`, :class:`FloatsForbidden`, :class:`InvalidModule`), or
-:class:`LoaderLimit` for a well-formed kernel beyond the loader's bounds; the tree is then to
-be discarded. Items are checked as they arrive, so when a kernel is both malformed and
-invalid the loader reports the fault that comes first in the bytes. Limits (PVM limits,
-all :class:`LoaderLimit`): an item of more than MAX_ITEM_BYTES; a tree value (a type, an
-import, an export, a lowered instruction — a ``br_table`` of more than about 500 labels —,
-a function with its locals, about 4,000 of them) over 4096 bytes; a body whose gathered
-facts exceed ``loader_items.MAX_FACT_BYTES`` (about 600 distinct functions called); more
-than 2**24 lowered instructions or items of one element segment.
+(:class:`DecodeError`, :class:`FloatsForbidden`, :class:`InvalidModule`), with the same
+message, or :class:`LoaderLimit` for a well-formed kernel beyond the loader's bounds; the
+tree is then to be discarded. Items are checked as they arrive, so when a kernel is both
+malformed and invalid the loader reports the fault that comes first in the bytes (within
+one function body, a malformed instruction comes before any type error, as when a module
+is decoded whole and then validated). Limits (PVM limits, all :class:`LoaderLimit`, which
+only contrived kernels meet): an entry other than a body of more than MAX_ITEM_BYTES; one
+instruction of more than 8 KiB; a tree value over 4096 bytes (a type, an import, an
+export, a function's run-length-encoded locals, a page of a body's stacks); a run reaching
+more than ``loader_stack.MAX_PAGES`` pages of one stack; more than 2**24 lowered
+instructions or items of one element segment.
 
 State, under ``root`` (``wasm`` in the PVM; integers u64 big-endian unless said)::
 
@@ -42,12 +46,14 @@ State, under ``root`` (``wasm`` in the PVM; integers u64 big-endian unless said)
     load/func_types/<f>   function f: type index ‖ its type          (scratch, until done)
     load/declared/<f>     present if function f is declared for ref.func   (scratch)
     load/facts/<j>        gathered facts of the body being read          (scratch)
+    load/body/...         a long body's runs: ``loader_body``             (scratch)
     module/types/<t>      function types (layout.encode_functype)
     module/imports/<i>    imports (``loader_items``), for Link
     module/funcs/<f>      functions by index: 1 ‖ host name for an import; for a defined
                           function 0 ‖ entry ‖ type ‖ locals (layout.encode_func)
     module/code           the lowered code: a radix vector (below) whose element pc is
-                          ``zarith base ‖ op ‖ immediates`` (pc 0 and 1: halt and resume)
+                          ``zarith base ‖ op ‖ immediates`` (pc 0 and 1: halt and resume;
+                          a br_table's entries in pages below it: layout.encode_code)
     module/tables/<t>     elem type ‖ maximum (layout); module/table_mins/<t> its minimum
     module/memory_max     maximum in pages (empty: none), as layout; module/memory_min
     module/globals/<g>    type and import or init expression (``loader_items``)

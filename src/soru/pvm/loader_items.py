@@ -60,8 +60,9 @@ GATHER_FACTS = 16
 """References one gather step reads from the tree."""
 
 MAX_FACT_BYTES = 4096
-"""Bytes of gathered facts one body may need, at most (a PVM limit; typical bodies need
-tens of bytes: a function signature is 3 to 10)."""
+"""Bytes of gathered facts one body step may read back, at most (typical bodies need tens
+of bytes: a function signature is 3 to 10); a body that needs more is read in runs
+(``loader_body``), each naming a few."""
 
 # --- encodings ----------------------------------------------------------------------------
 

@@ -21,11 +21,13 @@ P = tuple[str, ...]
 KernelReader = Callable[[int, int], bytes]
 
 MAX_ITEM_BYTES = 12 * 1024
-"""Kernel bytes one item may take, at most — an entry, a function body, a custom section's
-name. A larger one is a :class:`LoaderLimit` ("function body too large for the PVM"). A step
-proves the bytes it reads (plus up to two partial 2048-byte chunks of durable storage) and a
-bounded number of tree paths; 12 KiB keeps the worst step measured under 25,000 bytes of
-proof, the bound being 30,000 (see ``tests/unit/pvm/test_loader.py``)."""
+"""Kernel bytes one item may take, at most — an entry, a custom section's name, a function
+body read in one step (a longer body is read in runs: ``loader_body``); another item over it
+is a :class:`LoaderLimit`. A step proves the bytes it reads (plus up to two partial
+2048-byte chunks of durable storage) and a bounded number of tree paths; 12 KiB keeps the
+worst step measured under 25,000 bytes of proof, the bound being 30,000 (see
+``tests/unit/pvm/test_loader.py``)."""
+
 READ_MAX = 2048
 """Bytes one call of the kernel reader returns, at most (``Durable.read``)."""
 DATA_CHUNK = 4096

@@ -26,19 +26,27 @@ a path of O(log n) trie nodes (~0.5–0.8 KB in a 100,000-entry directory) per i
 * input tick — the message (≤ 4,096 B) written to the input buffer;
 * padding and boundary ticks — counters and the reboot flags (~0.4–0.8 KB);
 * an instruction — the instruction, the top of the stack and the locals it names, and at
-  most two 1,024-byte memory chunks for a load or store (≤ 8 bytes) — ~1–2 KB;
+  most two 1,024-byte memory chunks for a load or store (≤ 8 bytes) — ~1–2 KB; a
+  ``br_table`` reads its head and the one page of ≤ 64 entries it branches through;
 * a bulk chunk — ``memory.copy/fill/init`` move ≤ 2,048 bytes (≤ 3 source and ≤ 3
   destination chunks, ~6 KB); table operations ≤ 32 elements (~3–9 KB);
 * a host call — at most 4,096 bytes of memory (≤ 5 chunks) and, for the durable store, one
   key path plus at most two 2,048-byte value chunks; copy, move and delete graft or cut
   subtrees without reading them (see ``host_functions``): ≤ ~12 KB;
 * a reveal tick — the revealed page (≤ 4,096 B) written to memory;
-* a loader step — at most 12 KiB of kernel bytes plus the facts a function body names (≤ 4
-  KiB, gathered beforehand); ≤ 25 KB measured on a 634 KB stress kernel (see ``loader``);
+* a loader step — an item of at most 12 KiB of kernel bytes plus the facts a function body
+  names (≤ 4 KiB, gathered beforehand); a longer body is read in runs of ≤ 2 KiB, 128
+  instructions and 8 facts, each also reading the pages of the checker's and lowerer's
+  stacks its instructions reach (≤ 96 pages a stack) — see ``loader`` and ``loader_body``;
+  ≤ 25 KB measured on a 634 KB stress kernel, ≤ 14 KB on a kernel whose long body has
+  3,000 locals, 300 nested blocks and a 400-label ``br_table``;
 * allocation — heads and counts only: segments are grafted, not copied; entry — two exports.
 
-The kernel limits that keep loader steps bounded (a function body ≤ 12 KiB, a stored value
-≤ 4 KiB) are ``loader.LoaderLimit`` decode errors.
+What stays beyond a step is a ``loader.LoaderLimit`` decode error, which only contrived
+kernels meet: one instruction over 8 KiB (a ``br_table`` of thousands of labels), a stored
+value over 4 KiB (a block type of ~2,000 parameters, locals alternating types ~1,000
+times), a run reaching more than 96 pages of one stack, more than 2**24 lowered
+instructions.
 """
 
 from __future__ import annotations
