@@ -1,10 +1,10 @@
 """The one mapping of the PVM state onto the Merkle tree; its root is the state hash.
 
-Layout, version ``soru-pvm-state/1`` (integers are unsigned big-endian, 8 bytes unless
+Layout, version ``soru-pvm-state/2`` (integers are unsigned big-endian, 8 bytes unless
 said; a *vector* is a directory whose own value is its length, u64, with children named
 ``0``, ``1``… holding the elements)::
 
-    version                      b"soru-pvm-state/1"
+    version                      b"soru-pvm-state/2"
     durable/…                    durable storage (``soru.pvm.durable`` layout), grafted
     pvm/version                  PVM version, ASCII ("2.0.0-r3")
     pvm/tick                     current tick
@@ -61,7 +61,11 @@ if TYPE_CHECKING:
     from soru.pvm.kernel import KernelRun
     from soru.wasm.exec.machine import Machine
 
-LAYOUT_VERSION = b"soru-pvm-state/1"
+LAYOUT_VERSION = b"soru-pvm-state/2"
+"""The version of this layout *and* of the tick semantics it records (what a Decode tick
+does, how code is kept): a state of another version is refused by :func:`load_state` rather
+than misread. Version 2: a function's locals run-length encoded, a ``br_table``'s entries in
+pages below its code element, long function bodies loaded in runs (more Decode ticks)."""
 MEMORY_CHUNK = 1024
 
 Items = dict[tuple[str, ...], bytes]
