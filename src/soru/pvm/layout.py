@@ -229,12 +229,26 @@ def encode_locals(local_types: Sequence[int]) -> bytes:
     return out.getvalue()
 
 
+_VALTYPES = {int(t): t for t in ValType}
+
+
+def decode_local_runs(reader) -> list[tuple[int, ValType]]:
+    """The runs ``(count, type)`` of :func:`encode_locals`."""
+    runs = []
+    for _ in range(reader.zarith_n()):
+        count, code = reader.zarith_n(), reader.u8()
+        valtype = _VALTYPES.get(code)
+        if valtype is None:
+            raise LayoutError(f"unknown value type {code:#x} among a function's locals")
+        runs.append((count, valtype))
+    return runs
+
+
 def decode_locals(reader) -> tuple[ValType, ...]:
     """Inverse of :func:`encode_locals`."""
     out: list[ValType] = []
-    for _ in range(reader.zarith_n()):
-        count = reader.zarith_n()
-        out.extend((ValType(reader.u8()),) * count)
+    for count, valtype in decode_local_runs(reader):
+        out.extend((valtype,) * count)
     return tuple(out)
 
 

@@ -33,13 +33,20 @@ reaching more than ``loader_stack.MAX_PAGES`` pages of one stack.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from soru.encoding.reader import Reader
 from soru.encoding.writer import Writer
 from soru.pvm import loader_items as items
-from soru.pvm.layout import decode_wasm_func, encode_code, encode_functype, encode_locals
+from soru.pvm.layout import (
+    decode_functype,
+    decode_local_runs,
+    encode_code,
+    encode_functype,
+    encode_locals,
+)
 from soru.pvm.loader_stack import BYTES, PageCodec, TreeStack
 from soru.pvm.loader_state import (
     _END_REASONS,
@@ -177,6 +184,31 @@ FRAMES = PageCodec(16, _encode_frames, _decode_frames)
 CTRLS = PageCodec(16, _encode_ctrls, _decode_ctrls)
 
 
+class _Locals:
+    """The types of a function's locals, parameters first, from their runs ``(count,
+    type)``: ``len`` and indexing, without expanding 50,000 locals at every step."""
+
+    __slots__ = ("starts", "types", "length")
+
+    def __init__(self, runs: list[tuple[int, int]]) -> None:
+        self.starts: list[int] = []
+        self.types: list[int] = []
+        self.length = 0
+        for count, valtype in runs:
+            if count:
+                self.starts.append(self.length)
+                self.types.append(valtype)
+                self.length += count
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> int:
+        if not 0 <= i < self.length:
+            raise IndexError(i)
+        return self.types[bisect_right(self.starts, i) - 1]
+
+
 def _unknown_targets(ordinal: int) -> tuple[int, int]:
     return -1, -1
 
@@ -204,13 +236,15 @@ class _Body:
         reader = Reader(raw)
         return reader.zarith_n() - 1, reader.zarith_n() - 1
 
-    def func_record(self) -> tuple[Any, list[int]]:
+    def func_record(self) -> tuple[Any, _Locals]:
         """The function's type and its locals' types, parameters first."""
-        raw = self.store.get((*self.reader.module, "funcs", str(self.st.func)))
-        reader = Reader(raw)
+        reader = Reader(self.store.get((*self.reader.module, "funcs", str(self.st.func))))
         reader.u8()
-        _, ftype, local_types = decode_wasm_func(reader)
-        return ftype, [int(t) for t in (*ftype.params, *local_types)]
+        reader.zarith_n()  # the entry
+        ftype = decode_functype(reader)
+        runs = [(1, int(t)) for t in ftype.params]
+        runs += [(count, int(t)) for count, t in decode_local_runs(reader)]
+        return ftype, _Locals(runs)
 
     def decode_run(self, c: Counts, sizes: items.Sizes) -> tuple[list[Instr], TreeStack, int]:
         """The next run's instructions, the decoder's nesting after them, and the offset

@@ -219,7 +219,7 @@ class BodyChecker:
         if self.ctrl or pos != len(func.body) - 1:
             raise InvalidModule(f"function {func_index}: body must end with its final end")
 
-    def start(self, local_types: Sequence[int], results: list[int],
+    def start(self, local_types: Any, results: list[int],
               vals: Any = None, ctrl: Any = None) -> None:  # fmt: skip
         """Begin a body whose locals (parameters first) have ``local_types``. A body may be
         checked in pieces (:meth:`feed` called on consecutive runs of instructions); the
