@@ -6,13 +6,13 @@ signatures, limits, error codes and the order in which errors are detected follo
 unmodified. :func:`host_functions` builds them for one PVM version over a
 :class:`HostEnvironment` (durable storage, the input queue, the outbox, a debug sink).
 
-Conventions
-    Arguments arrive as unsigned bit patterns; Octez reads pointers as unsigned and sizes,
-    offsets and counts as *signed* ``i32`` (a "negative" size is ``≥ 2^31`` unsigned) — the
-    table below says what a negative value gives. Results are returned as bit patterns too
-    (−6 is ``0xFFFFFFFA``). Memory is ``caller.mems[0].data`` and is used only through
-    ``len``, slicing and slice assignment (``soru.wasm.exec.context``), so the same code runs
-    on a bytearray, a memory read lazily from the Merkle tree, or a wasmtime memory.
+Where things are
+    :mod:`soru.pvm.host_abi` holds the error codes and limits, the :class:`HostEnvironment`
+    and the calling conventions (arguments are unsigned bit patterns; Octez reads sizes,
+    offsets and counts as *signed* ``i32`` — the table below says what a negative value
+    gives); :mod:`soru.pvm.host_store` holds the durable-storage functions; this module
+    holds the others, the reveals, and the table by PVM version. Every public name of the
+    three modules can be imported from here.
 
 Errors (``host_funcs.ml Error.code``): −1 key too large (> 240 bytes), −2 invalid key,
 −3 not a value, −4 offset outside the value, −5 value size exceeded, −6 memory access out of
@@ -84,82 +84,117 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from soru.base.errors import DecodeError, SoruError
 from soru.crypto.hashing import Tag, blake2b_256
 from soru.encoding.reader import Reader
 from soru.encoding.writer import Writer
 from soru.pvm.constants import VERSIONS
-from soru.pvm.durable import (
-    MAX_KEY_LENGTH,
-    MAX_STORE_IO_SIZE,
-    Durable,
-    DurableError,
-    Key,
-    parse_key,
+from soru.pvm.host_abi import (
+    FULL_OUTBOX,
+    GENERIC_INVALID_ACCESS,
+    HASH_SIZE,
+    INPUT_INFO_SIZE,
+    INPUT_OUTPUT_TOO_LARGE,
+    INVALID_ACCESS,
+    INVALID_KEY,
+    INVALID_SUBKEY_INDEX,
+    KEY_TOO_LARGE,
+    MASK32,
+    MAX_INPUT_OUTPUT_SIZE,
+    MEMORY_INVALID_ACCESS,
+    NOT_A_NODE,
+    NOT_A_VALUE,
+    READONLY_VALUE,
+    VALUE_ALREADY_EXISTS,
+    VALUE_SIZE_EXCEEDED,
+    Args,
+    HostCrash,
+    HostEnvironment,
+    caller_memory,
+    load_bytes,
+    load_io,
+    r32,
+    s32,
+    store_bytes,
 )
-from soru.wasm.errors import Trap
+from soru.pvm.host_store import (
+    store_copy,
+    store_create,
+    store_delete,
+    store_delete_value,
+    store_exists,
+    store_get_hash,
+    store_get_nth_key,
+    store_has,
+    store_list_size,
+    store_move,
+    store_read,
+    store_value_size,
+    store_write,
+)
 from soru.wasm.exec.machine import Suspend
 from soru.wasm.runtime import HostContinuation, HostFunc, Instance
 from soru.wasm.syntax import FuncType, ValType
 
-# --- error codes and limits ----------------------------------------------------------------
-
-KEY_TOO_LARGE = -1
-INVALID_KEY = -2
-NOT_A_VALUE = -3
-INVALID_ACCESS = -4
-VALUE_SIZE_EXCEEDED = -5
-MEMORY_INVALID_ACCESS = -6
-INPUT_OUTPUT_TOO_LARGE = -7
-GENERIC_INVALID_ACCESS = -8
-READONLY_VALUE = -9
-NOT_A_NODE = -10
-FULL_OUTBOX = -11
-INVALID_SUBKEY_INDEX = -12
-VALUE_ALREADY_EXISTS = -13
-
-MAX_INPUT_OUTPUT_SIZE = 4096
-"""Bytes of an input read, an output written, a reveal payload or answer, at most."""
-
-INPUT_INFO_SIZE = 8
-"""``read_input`` writes ``{level: i32 LE; id: i32 LE}`` at ``info_ptr``."""
-
-HASH_SIZE = 32
-"""Bytes written by ``__internal_store_get_hash`` (before truncation to ``max_size``)."""
-
-_MASK32 = 0xFFFF_FFFF
-_MASK64 = 0xFFFF_FFFF_FFFF_FFFF
-
-
-class HostCrash(Trap):
-    """A host call Octez fails on with an exception rather than an error code (a negative
-    ``max_size``, no single memory): the PVM treats it as an interpreter crash."""
+__all__ = [
+    "FULL_OUTBOX",
+    "GENERIC_INVALID_ACCESS",
+    "HASH_SIZE",
+    "HOST_FUNCTIONS",
+    "INPUT_INFO_SIZE",
+    "INPUT_OUTPUT_TOO_LARGE",
+    "INVALID_ACCESS",
+    "INVALID_KEY",
+    "INVALID_SUBKEY_INDEX",
+    "KEY_TOO_LARGE",
+    "MAX_INPUT_OUTPUT_SIZE",
+    "MEMORY_INVALID_ACCESS",
+    "NOT_A_NODE",
+    "NOT_A_VALUE",
+    "READONLY_VALUE",
+    "REQUEST_DAL_PAGE",
+    "REVEAL_DAL_PARAMETERS",
+    "REVEAL_HASH_SIZE",
+    "REVEAL_METADATA",
+    "REVEAL_RAW_DATA",
+    "VALUE_ALREADY_EXISTS",
+    "VALUE_SIZE_EXCEEDED",
+    "WELL_KNOWN_REVEAL_HASH",
+    "WELL_KNOWN_REVEAL_REQUEST",
+    "HostCrash",
+    "HostEnvironment",
+    "HostFunctionSpec",
+    "HostImpl",
+    "RevealRequest",
+    "UnknownVersion",
+    "answer_reveal",
+    "host_functions",
+    "is_well_formed_reveal",
+    "normalise_reveal",
+    "read_input",
+    "reveal",
+    "reveal_metadata",
+    "reveal_preimage",
+    "store_copy",
+    "store_create",
+    "store_delete",
+    "store_delete_value",
+    "store_exists",
+    "store_get_hash",
+    "store_get_nth_key",
+    "store_has",
+    "store_list_size",
+    "store_move",
+    "store_read",
+    "store_value_size",
+    "store_write",
+    "write_output",
+]
 
 
 class UnknownVersion(SoruError):
     """A PVM version that has no host-function set."""
-
-
-# --- the environment ---------------------------------------------------------------------------
-
-
-class HostEnvironment(Protocol):
-    """What the host functions act on; the PVM state implements it.
-
-    ``next_input`` pops the oldest unread input as ``(level, message counter, payload)``;
-    ``write_output`` appends to the current level's outbox and returns False when it is full
-    (100 messages); ``debug`` receives ``write_debug`` bytes (only with ``debug=True``).
-    """
-
-    durable: Durable
-
-    def next_input(self) -> tuple[int, int, bytes] | None: ...
-
-    def write_output(self, payload: bytes) -> bool: ...
-
-    def debug(self, data: bytes) -> None: ...
 
 
 # --- reveals -----------------------------------------------------------------------------------
@@ -263,106 +298,14 @@ def answer_reveal(memory, request: RevealRequest, data: bytes) -> int:
     pattern): the number of bytes written — ``data`` truncated to ``max_bytes`` (read as
     unsigned) and to 4096 — or −6 when the destination runs out of memory (the bytes that
     fit are written)."""
-    size = min(len(data), request.max_bytes & _MASK32, MAX_INPUT_OUTPUT_SIZE)
-    if not _store(memory, request.dst, bytes(data[:size])):
-        return MEMORY_INVALID_ACCESS & _MASK32
+    size = min(len(data), request.max_bytes & MASK32, MAX_INPUT_OUTPUT_SIZE)
+    if not store_bytes(memory, request.dst, bytes(data[:size])):
+        return MEMORY_INVALID_ACCESS & MASK32
     return size
-
-
-# --- memory ------------------------------------------------------------------------------------
-
-
-def _s32(value: int) -> int:
-    value &= _MASK32
-    return value - (1 << 32) if value & 0x8000_0000 else value
-
-
-def _s64(value: int) -> int:
-    value &= _MASK64
-    return value - (1 << 64) if value >> 63 else value
-
-
-def _memory(caller: Instance | None):
-    """The caller's memory; Octez crashes unless the caller has exactly one."""
-    if caller is None or len(caller.mems) != 1:
-        raise HostCrash("host functions need a caller with exactly one memory")
-    return caller.mems[0].data
-
-
-def _in_bounds(memory, address: int, size: int) -> bool:
-    return size == 0 or address + size <= len(memory)
-
-
-def _load(memory, address: int, size: int) -> bytes | None:
-    """``size`` (≥ 0) bytes at ``address``, or None when they leave the memory."""
-    if size == 0:
-        return b""
-    if address + size > len(memory):
-        return None
-    return bytes(memory[address : address + size])
-
-
-def _store(memory, address: int, data: bytes) -> bool:
-    """Store ``data`` at ``address``; when it runs past the end of memory, store the bytes
-    that fit and return False (the reference PVM stores byte by byte)."""
-    size = len(data)
-    if size == 0:
-        return True
-    end = len(memory)
-    if address + size <= end:
-        memory[address : address + size] = data
-        return True
-    if address < end:
-        memory[address:end] = data[: end - address]
-    return False
-
-
-def _load_io(memory, address: int, size_bits: int) -> bytes | int:
-    """Octez ``Aux.load_bytes``: at most 4096 bytes (−7), not negative (−8), in memory (−6)."""
-    size = _s32(size_bits)
-    if size > MAX_INPUT_OUTPUT_SIZE:
-        return INPUT_OUTPUT_TOO_LARGE
-    if size < 0:
-        return GENERIC_INVALID_ACCESS
-    data = _load(memory, address, size)
-    return MEMORY_INVALID_ACCESS if data is None else data
-
-
-def _load_key(memory, address: int, length_bits: int) -> Key | int:
-    """Octez ``load_key_from_memory``: the length first (−1, −8), then memory (−6), then
-    the syntax (−2)."""
-    length = _s32(length_bits)
-    if length > MAX_KEY_LENGTH:
-        return KEY_TOO_LARGE
-    if length < 0:
-        return GENERIC_INVALID_ACCESS
-    raw = _load(memory, address, length)
-    if raw is None:
-        return MEMORY_INVALID_ACCESS
-    try:
-        return parse_key(raw)
-    except DurableError as error:
-        return error.code
-
-
-def _truncated_store(memory, dst: int, data: bytes, max_size_bits: int) -> int:
-    """Store ``data`` cut to ``max_size`` bytes; the length stored, or −6."""
-    max_size = _s32(max_size_bits)
-    if max_size < 0:
-        raise HostCrash("negative max_size")
-    data = data[:max_size]
-    if not _store(memory, dst, data):
-        return MEMORY_INVALID_ACCESS
-    return len(data)
-
-
-def _r32(value: int) -> list[int]:
-    return [value & _MASK32]
 
 
 # --- the functions -----------------------------------------------------------------------------
 
-Args = list
 HostImpl = Callable[[HostEnvironment, "Instance | None", Args], "Sequence[int] | RevealRequest"]
 
 
@@ -370,199 +313,37 @@ def read_input(env: HostEnvironment, caller: Instance | None, args: Args) -> lis
     """``read_input(info_ptr, dst, max_bytes) -> i32``: the next input's payload (cut to
     ``max_bytes`` ≤ 4096) at ``dst`` and its level and index at ``info_ptr``; its size, or
     0 when no input is left."""
-    memory = _memory(caller)
+    memory = caller_memory(caller)
     info, dst, max_bits = args
     size = len(memory)
     if not info + INPUT_INFO_SIZE < size:
-        return _r32(MEMORY_INVALID_ACCESS)
-    max_bytes = min(MAX_INPUT_OUTPUT_SIZE, _s32(max_bits))
+        return r32(MEMORY_INVALID_ACCESS)
+    max_bytes = min(MAX_INPUT_OUTPUT_SIZE, s32(max_bits))
     if max_bytes < 0 or not dst + max_bytes < size:
-        return _r32(MEMORY_INVALID_ACCESS)
+        return r32(MEMORY_INVALID_ACCESS)
     message = env.next_input()
     if message is None:
-        return _r32(0)
+        return r32(0)
     level, counter, payload = message
     payload = bytes(payload[:max_bytes])
-    _store(memory, dst, payload)
-    _store(
+    store_bytes(memory, dst, payload)
+    store_bytes(
         memory,
         info,
-        (level & _MASK32).to_bytes(4, "little") + (counter & _MASK32).to_bytes(4, "little"),
+        (level & MASK32).to_bytes(4, "little") + (counter & MASK32).to_bytes(4, "little"),
     )
-    return _r32(len(payload))
+    return r32(len(payload))
 
 
 def write_output(env: HostEnvironment, caller: Instance | None, args: Args) -> list[int]:
     """``write_output(src, num_bytes) -> i32``: append the bytes to the outbox; 0."""
-    memory = _memory(caller)
-    payload = _load_io(memory, args[0], args[1])
+    memory = caller_memory(caller)
+    payload = load_io(memory, args[0], args[1])
     if isinstance(payload, int):
-        return _r32(payload)
+        return r32(payload)
     if not env.write_output(payload):
-        return _r32(FULL_OUTBOX)
-    return _r32(0)
-
-
-def store_has(env: HostEnvironment, caller: Instance | None, args: Args) -> list[int]:
-    """``store_has(key_ptr, key_len) -> i32``: 0 nothing, 1 a value only, 2 sub-keys only,
-    3 a value and sub-keys."""
-    key = _load_key(_memory(caller), args[0], args[1])
-    if isinstance(key, int):
-        return _r32(key)
-    has_value = env.durable.has_value(key)
-    children = env.durable.list_size(key)
-    if has_value:
-        return _r32(1 if children == 1 else 3)
-    return _r32(0 if children == 0 else 2)
-
-
-def store_exists(env: HostEnvironment, caller: Instance | None, args: Args) -> list[int]:
-    """``store_exists(key_ptr, key_len) -> i32``: 1 if anything is at the key, else 0."""
-    key = _load_key(_memory(caller), args[0], args[1])
-    if isinstance(key, int):
-        return _r32(key)
-    return _r32(1 if env.durable.exists(key) else 0)
-
-
-def _keyed(operation: Callable[[Durable, Key], int | None]) -> HostImpl:
-    def host(env: HostEnvironment, caller: Instance | None, args: Args) -> list[int]:
-        key = _load_key(_memory(caller), args[0], args[1])
-        if isinstance(key, int):
-            return _r32(key)
-        try:
-            result = operation(env.durable, key)
-        except DurableError as error:
-            return _r32(error.code)
-        return _r32(0 if result is None else result)
-
-    return host
-
-
-store_delete = _keyed(Durable.delete)
-"""``store_delete(key_ptr, key_len) -> i32``: delete the value and every sub-key; 0."""
-
-store_delete_value = _keyed(Durable.delete_value)
-"""``store_delete_value(key_ptr, key_len) -> i32``: delete the value only; 0."""
-
-store_value_size = _keyed(Durable.value_size)
-"""``store_value_size(key_ptr, key_len) -> i32``: the size of the value."""
-
-
-def store_create(env: HostEnvironment, caller: Instance | None, args: Args) -> list[int]:
-    """``store_create(key_ptr, key_len, size) -> i32``: a zero-filled value; 0."""
-    key = _load_key(_memory(caller), args[0], args[1])
-    if isinstance(key, int):
-        return _r32(key)
-    try:
-        env.durable.create(key, _s32(args[2]))
-    except DurableError as error:
-        return _r32(error.code)
-    return _r32(0)
-
-
-def store_list_size(env: HostEnvironment, caller: Instance | None, args: Args) -> list[int]:
-    """``store_list_size(key_ptr, key_len) -> i64``: the number of children, the value
-    counting as one (errors are negative i64)."""
-    key = _load_key(_memory(caller), args[0], args[1])
-    if isinstance(key, int):
-        return [key & _MASK64]
-    return [env.durable.list_size(key) & _MASK64]
-
-
-def store_get_nth_key(env: HostEnvironment, caller: Instance | None, args: Args) -> list[int]:
-    """``store_get_nth_key(key_ptr, key_len, index: i64, dst, max_size) -> i32``: the name
-    of child ``index`` (``""`` for the value) at ``dst``, cut to ``max_size``; its length."""
-    memory = _memory(caller)
-    key = _load_key(memory, args[0], args[1])
-    if isinstance(key, int):
-        return _r32(key)
-    try:
-        name = env.durable.nth_key(key, _s64(args[2]))
-    except DurableError as error:
-        return _r32(error.code)
-    return _r32(_truncated_store(memory, args[3], name.encode("ascii"), args[4]))
-
-
-def store_get_hash(env: HostEnvironment, caller: Instance | None, args: Args) -> list[int]:
-    """``__internal_store_get_hash(key_ptr, key_len, dst, max_size) -> i32``: the 32-byte
-    hash of the subtree at the key (soru's Merkle hash) at ``dst``, cut to ``max_size``."""
-    memory = _memory(caller)
-    key = _load_key(memory, args[0], args[1])
-    if isinstance(key, int):
-        return _r32(key)
-    try:
-        digest = env.durable.subtree_hash(key)
-    except DurableError as error:
-        return _r32(error.code)
-    return _r32(_truncated_store(memory, args[2], bytes(digest), args[3]))
-
-
-def _two_keys(operation: Callable[[Durable, Key, Key], None]) -> HostImpl:
-    def host(env: HostEnvironment, caller: Instance | None, args: Args) -> list[int]:
-        memory = _memory(caller)
-        source = _load_key(memory, args[0], args[1])
-        if isinstance(source, int):
-            return _r32(source)
-        destination = _load_key(memory, args[2], args[3])
-        if isinstance(destination, int):
-            return _r32(destination)
-        try:
-            operation(env.durable, source, destination)
-        except DurableError as error:
-            return _r32(error.code)
-        return _r32(0)
-
-    return host
-
-
-store_copy = _two_keys(Durable.copy)
-"""``store_copy(from_ptr, from_len, to_ptr, to_len) -> i32``: the destination becomes a copy
-of the source subtree; 0."""
-
-store_move = _two_keys(Durable.move)
-"""``store_move(from_ptr, from_len, to_ptr, to_len) -> i32``: the source subtree moves to the
-destination; 0."""
-
-
-def store_read(env: HostEnvironment, caller: Instance | None, args: Args) -> list[int]:
-    """``store_read(key_ptr, key_len, offset, dst, max_bytes) -> i32``: up to ``max_bytes``
-    (≤ 2048) bytes of the value from ``offset`` at ``dst``; the number of bytes read."""
-    memory = _memory(caller)
-    key = _load_key(memory, args[0], args[1])
-    if isinstance(key, int):
-        return _r32(key)
-    try:
-        data = env.durable.read(key, _s32(args[2]), _s32(args[4]))
-    except DurableError as error:
-        return _r32(error.code)
-    if not _store(memory, args[3], data):
-        return _r32(MEMORY_INVALID_ACCESS)
-    return _r32(len(data))
-
-
-def store_write(env: HostEnvironment, caller: Instance | None, args: Args) -> list[int]:
-    """``store_write(key_ptr, key_len, offset, src, num_bytes) -> i32``: write the bytes into
-    the value from ``offset`` (≤ its size), growing or creating it; 0."""
-    memory = _memory(caller)
-    key = _load_key(memory, args[0], args[1])
-    if isinstance(key, int):
-        return _r32(key)
-    size = env.durable.find_value_size(key) or 0
-    num_bytes = _s32(args[4])
-    if _s32(size + num_bytes) < size:  # Octez's i32 overflow check, before anything else
-        return _r32(VALUE_SIZE_EXCEEDED)
-    src = args[3]
-    if not _in_bounds(memory, src, num_bytes):
-        return _r32(MEMORY_INVALID_ACCESS)
-    # Octez loads all ``num_bytes`` before refusing more than 2048; one byte more than the
-    # limit gives the same outcome (read-only key, then too large) at a bounded cost.
-    payload = _load(memory, src, min(num_bytes, MAX_STORE_IO_SIZE + 1))
-    assert payload is not None
-    try:
-        env.durable.write(key, _s32(args[2]), payload)
-    except DurableError as error:
-        return _r32(error.code)
-    return _r32(0)
+        return r32(FULL_OUTBOX)
+    return r32(0)
 
 
 def reveal_preimage(
@@ -570,9 +351,9 @@ def reveal_preimage(
 ) -> list[int] | RevealRequest:
     """``reveal_preimage(hash_ptr, hash_len, dst, max_bytes) -> i32``: ask for the page whose
     33-byte reveal hash is at ``hash_ptr``; its size once revealed."""
-    hash_bytes = _load_io(_memory(caller), args[0], args[1])
+    hash_bytes = load_io(caller_memory(caller), args[0], args[1])
     if isinstance(hash_bytes, int):
-        return _r32(hash_bytes)
+        return r32(hash_bytes)
     return RevealRequest(bytes((REVEAL_RAW_DATA,)) + hash_bytes, args[2], args[3])
 
 
@@ -588,18 +369,18 @@ def reveal_metadata(
 def reveal(env: HostEnvironment, caller: Instance | None, args: Args) -> list[int] | RevealRequest:
     """``reveal(payload_ptr, payload_len, dst, max_bytes) -> i32``: the generic reveal; the
     payload is a binary reveal request; the size of the answer once revealed."""
-    payload = _load_io(_memory(caller), args[0], args[1])
+    payload = load_io(caller_memory(caller), args[0], args[1])
     if isinstance(payload, int):
-        return _r32(payload)
+        return r32(payload)
     return RevealRequest(payload, args[2], args[3])
 
 
 def _write_debug(debug: bool) -> HostImpl:
     def write_debug(env: HostEnvironment, caller: Instance | None, args: Args) -> list[int]:
         """``write_debug(src, num_bytes)``: no effect on the state."""
-        memory = _memory(caller)
+        memory = caller_memory(caller)
         if debug:
-            data = _load(memory, args[0], args[1])
+            data = load_bytes(memory, args[0], args[1])
             env.debug(data if data is not None else b"Error code: -6")
         return []
 
