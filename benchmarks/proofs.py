@@ -1,6 +1,7 @@
 """Single-tick proof sizes: the distribution over many ticks of real kernels.
 
-For each kernel (Octez's echo and debug kernels, soru's host-call interpreter), runs one or
+For each kernel (Octez's echo and debug kernels, soru's host-call interpreter, the Rust
+stack VM of ``kernels/rust`` with its 48 KB function loaded in runs), runs one or
 two inbox levels tick by tick with a small ``ticks_per_kernel_run`` and proves every tick
 except padding, of which it proves a random sample; prints, per kernel and tick
 kind, the number of proofs, the median, 90th percentile and maximum size in bytes, against
@@ -14,6 +15,7 @@ would be counted separately.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import random
 import statistics
 import sys
@@ -50,6 +52,20 @@ def kernels() -> dict[str, tuple[bytes, list[list[bytes]]]]:
         found["host_calls.wat"] = (
             wasmtime.wat2wasm(wat.read_text()),
             [[external(c) for c in calls]],
+        )
+    rust = ROOT / "kernels" / "rust"
+    if (rust / "stack_vm.wasm").exists():  # a kernel compiled by rustc: a 48 KB function
+        spec = importlib.util.spec_from_file_location("gen_vm", rust / "gen_vm.py")
+        assert spec is not None and spec.loader is not None
+        gen = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(gen)
+        programs = [
+            gen.assemble(("push8", 5), ("push8", 7), "add", "dup", "output", "counter_inc"),
+            gen.assemble(("push32", 1000), "dup", "mul", "output", "halt"),
+        ]
+        found["stack_vm (Rust)"] = (
+            (rust / "stack_vm.wasm").read_bytes(),
+            [[ext(p) for p in programs]],
         )
     return found
 
@@ -119,9 +135,7 @@ def main() -> None:
             )
         t = result["times"]
         n = max(1, t["n"])
-        print(
-            f"{name:18} {'(loading)':10} {result['not_lazy']:7} refused (NotLazy)"
-        )
+        print(f"{name:18} {'(loading)':10} {result['not_lazy']:7} refused (NotLazy)")
         print(
             f"{'':18} per proof: produce {1e3 * t['produce'] / n:.2f} ms, verify "
             f"{1e3 * t['verify'] / n:.2f} ms"
