@@ -280,7 +280,7 @@ class _Body:
         types, func_types = ctx_views
         st = self.st
         lw = Lowerer(items.ModuleView(types), func_types, 0, st.nlocals, targets)  # type: ignore[arg-type]
-        lw.ctrls = self.stack("ctrls", CTRLS, "blocks")
+        lw.ctrls = self.stack("ctrls", CTRLS, "blocks")  # (the function's block is in it)
         lw.h, lw.dead_depth, lw.ordinals, lw.first = st.h, st.dead, st.ordinals, st.pc
         return lw
 
@@ -341,16 +341,16 @@ def run(reader: Any, p: Progress, c: Counts) -> tuple:
     body = _Body(reader, st)
     sizes = items.Sizes(c.funcs, c.types, c.globals, c.tables, c.elems)
     instrs, nest, after = body.decode_run(c, sizes)
+    done = not nest
+    if st.failed:
+        return _after_failure(body, p, c, nest, after, len(instrs), done)
     known = {ref: reader.fact(ref) for ref in items.body_references(-1, instrs, sizes)[1:]}
     ctx, types, func_types = items.context(
         known.__getitem__, sizes, mems=c.mems, imported_globals=c.imported_globals,
         datas=c.declared_data_count or 0, has_data_count=c.data_count > 0,
     )  # fmt: skip
-    done = not nest
     phase = "check" if st.phase == 0 else "lower"
     what = f"run: {phase} code {p.index} (function {st.func}) from instruction {st.at}"
-    if st.failed:
-        return _after_failure(body, p, c, nest, after, len(instrs), done)
     if st.phase == 0:
         try:
             lw = _check(body, ctx, (types, func_types), instrs, done)
