@@ -9,7 +9,7 @@
    the suite's expectation except for the listed, reviewed cases;
 3. every step of several kernels (the example kernels, and synthetic ones at the loader's
    limits: 12 KiB bodies naming hundreds of functions, 12,000 lowered instructions in one
-   body, a br_table near the value limit, thousands of element items, a large data segment)
+   body, a 450-label br_table, thousands of element items, a large data segment)
    is run on a recording view of a PVM state tree holding the kernel in durable storage: its
    proof is under 30,000 bytes, it replays on the partial tree of the proof alone, and the
    distribution of sizes is printed (``-rP`` shows it);
