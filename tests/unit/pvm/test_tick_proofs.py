@@ -28,12 +28,14 @@ SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "testdata" / "k
 TICKS = 3000
 
 
-def _walk(kernel: bytes, levels: list[list[bytes]], reveals: RevealProvider, rate: float):
-    """Run tick by tick, proving the interesting ticks and a random ``rate`` of the others.
+def _walk(kernel: bytes, levels: list[list[bytes]], reveals: RevealProvider, rate: float,
+          ticks: int = TICKS):  # fmt: skip
+    """Run tick by tick, proving the interesting ticks (inputs, reveals, the edges of each
+    kernel_run, Snapshot and every loading tick) and a random ``rate`` of the others.
 
     Returns (proven, not lazy, sizes, the reveal ticks proven)."""
     rng = random.Random(7)
-    state = driver.originate(kernel, ticks_per_kernel_run=TICKS)
+    state = driver.originate(kernel, ticks_per_kernel_run=ticks)
     proven = not_lazy = reveals_proven = 0
     sizes: list[int] = []
     queue = [
@@ -48,8 +50,8 @@ def _walk(kernel: bytes, levels: list[list[bytes]], reveals: RevealProvider, rat
             message = InputMessage(*queue.pop(0))
         elif request.kind == "reveal":
             data = reveals.answer(request.reveal)
-        edge = state.ticks_to_snapshot in (0, 1, TICKS - 1) or state.tick_state in (
-            TickState.SNAPSHOT, TickState.INIT)  # fmt: skip
+        edge = state.ticks_to_snapshot in (0, 1, ticks - 1) or state.tick_state in (
+            TickState.SNAPSHOT, TickState.DECODE, TickState.LINK, TickState.INIT)  # fmt: skip
         after = None
         if message or data is not None or edge or rng.random() < rate:
             before = layout.state_tree(state)
@@ -248,3 +250,23 @@ def test_a_br_table_of_thousands_of_labels_loads_and_proves_a_page_of_it() -> No
     state = driver.originate(kernel, ticks_per_kernel_run=TICKS)
     result = driver.run_level(state, 1, with_markers([external(b"x")]), NO_REVEALS)
     assert result.outbox == (b"b",)  # entry 2500 is label 2500 % 3 = 1
+
+
+RUST = Path(__file__).resolve().parents[3] / "kernels" / "rust"
+
+
+def test_every_loading_tick_of_a_compiled_rust_kernel() -> None:
+    """The Rust stack VM (a 48 KB function, read in runs): every Decode, Link and Init tick
+    of the PVM and a sample of its Eval ticks prove, replay to the interpreter's hash and
+    stay far under the bound."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen_vm", RUST / "gen_vm.py")
+    assert spec is not None and spec.loader is not None
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    program = gen.assemble(("push8", 5), ("push8", 7), "add", "dup", "output", "counter_inc")
+    kernel = (RUST / "stack_vm.wasm").read_bytes()
+    proven, not_lazy, sizes, _ = _walk(kernel, [[external(program)]], NO_REVEALS, 0.02, 200_000)
+    assert not_lazy == 0 and proven > 400
+    assert max(sizes) < 16_000
