@@ -1,4 +1,4 @@
-"""Micheline: the tree syntax of Michelson data and types, its binary form and its text form.
+"""Micheline: the tree syntax of Michelson data and types, and its binary form.
 
 A Micheline expression is a tree of five kinds of node (Octez ``lib_micheline``):
 :class:`Int` (unbounded integer), :class:`String`, :class:`Bytes`, :class:`Prim` (a primitive
@@ -29,13 +29,8 @@ annotations, non-UTF-8 strings and (for :func:`decode_expression`) trailing byte
 :class:`soru.base.errors.DecodeError`. Encoding and decoding are iterative, so depth is limited
 by memory only (a 4096-byte message can nest 2048 levels).
 
-**Text form** — the concrete syntax the Octez client and the wasm debugger's ``inputs`` use
-for Michelson data and types (``Unit``, ``Pair 1 "a"``, ``(Left 0x0a)``, ``{ Elt "k" 1 }``,
-``-5``, ``pair (ticket unit) nat``): :func:`parse_expression` follows the tokenizer and
-grammar of Octez ``Micheline_parser`` (string escapes ``\\" \\\\ \\n \\t \\r \\b``, ``#`` and
-``/* */`` comments, annotations ``%f :t @v``); it does not check indentation. Unknown
-primitive names are refused. :func:`print_expression` prints on one line in the style of
-Octez (``Pair 1 (Some 0x0a)``, ``{ 1 ; 2 }``); ``parse(print(e)) == e``.
+**Text form** — the concrete syntax (``Pair 1 "a"``, ``{ Elt "k" 1 }``) is parsed and printed
+by :mod:`soru.encoding.michelson_text`.
 """
 
 from __future__ import annotations
@@ -101,7 +96,8 @@ class NodeTag(IntEnum):
 
 
 class MichelineError(SoruError):
-    """A Micheline expression that cannot be encoded, or text that cannot be parsed."""
+    """A Micheline expression that cannot be encoded, or text that cannot be parsed
+    (:class:`~soru.encoding.michelson_text.MichelsonSyntaxError`)."""
 
 
 class UnknownPrimitive(MichelineError):
@@ -110,14 +106,6 @@ class UnknownPrimitive(MichelineError):
 
 class InvalidAnnotation(MichelineError):
     """An annotation that is not ``@``, ``:``, ``%``… followed by ``[A-Za-z0-9_.%@]``."""
-
-
-class MichelsonSyntaxError(MichelineError):
-    """Text that is not a Micheline expression; ``position`` is the character offset."""
-
-    def __init__(self, message: str, position: int) -> None:
-        self.position = position
-        super().__init__(f"{message} at character {position}")
 
 
 # --- nodes --------------------------------------------------------------------------------
@@ -165,16 +153,18 @@ class Seq:
 Node = Int | String | Bytes | Prim | Seq
 
 MAX_ANNOTATION_LENGTH = 255
-_ANNOT_FIRST = frozenset("@:$&%!?")
-_ANNOT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.%@")
+ANNOTATION_FIRST_CHARS = frozenset("@:$&%!?")
+"""The characters an annotation may start with."""
+ANNOTATION_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.%@")
+"""The characters an annotation may continue with."""
 
 
 def is_valid_annotation(text: str) -> bool:
     """Whether ``text`` is a well-formed annotation (as the Octez tokenizer reads them)."""
     return (
         0 < len(text) <= MAX_ANNOTATION_LENGTH
-        and text[0] in _ANNOT_FIRST
-        and all(char in _ANNOT_CHARS for char in text[1:])
+        and text[0] in ANNOTATION_FIRST_CHARS
+        and all(char in ANNOTATION_CHARS for char in text[1:])
     )
 
 
@@ -362,282 +352,3 @@ def decode_expression(data: bytes) -> Node:
 def expression_length(data: bytes, offset: int = 0) -> int:
     """The offset just past the (fully checked) expression that starts at ``offset``."""
     return decode_expression_at(data, offset)[1]
-
-
-# --- text: tokens ---------------------------------------------------------------------------
-
-_IDENT, _ANNOT, _INT, _STRING, _BYTES, _PUNCT = range(6)
-_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_DIGITS = frozenset("0123456789")
-_HEX = frozenset("0123456789abcdefABCDEF")
-_IDENT_CHARS = _LETTERS | _DIGITS | {"_"}
-_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r", "b": "\b"}
-_PRINT_ESCAPES = {value: "\\" + key for key, value in _ESCAPES.items()}
-
-Token = tuple[int, str, int]
-"""(kind, text or value, character offset)."""
-
-
-def _scan_while(text: str, start: int, allowed: frozenset[str]) -> int:
-    end = start
-    while end < len(text) and text[end] in allowed:
-        end += 1
-    return end
-
-
-def _number(text: str, start: int) -> tuple[Token, int]:
-    """An integer (``-12``, ``007``) or a bytes literal (``0x0a``) starting at ``start``."""
-    digits = start + 1 if text[start] == "-" else start
-    if digits >= len(text) or text[digits] not in _DIGITS:
-        raise MichelsonSyntaxError("unterminated integer", start)
-    if text.startswith("0x", digits):
-        end = _scan_while(text, digits + 2, _HEX)
-        hexdigits = text[digits + 2 : end]
-        if text[start] == "-" or len(hexdigits) % 2:
-            raise MichelsonSyntaxError("invalid bytes literal", start)
-        token: Token = (_BYTES, hexdigits, start)
-    else:
-        end = _scan_while(text, digits, _DIGITS)
-        token = (_INT, text[start:end], start)
-    if end < len(text) and text[end] in _LETTERS:
-        raise MichelsonSyntaxError("missing break after number", end)
-    return token, end
-
-
-def _string(text: str, start: int) -> tuple[Token, int]:
-    """A double-quoted string starting at ``start``, escapes resolved."""
-    chars: list[str] = []
-    position = start + 1
-    while True:
-        if position >= len(text) or text[position] in "\n\r":
-            raise MichelsonSyntaxError("unterminated string", start)
-        char = text[position]
-        if char == '"':
-            return (_STRING, "".join(chars), start), position + 1
-        if char == "\\":
-            escaped = _ESCAPES.get(text[position + 1 : position + 2])
-            if escaped is None:
-                raise MichelsonSyntaxError("undefined escape sequence", position)
-            chars.append(escaped)
-            position += 2
-        else:
-            chars.append(char)
-            position += 1
-
-
-def _comment_end(text: str, start: int) -> int:
-    """The offset after the (nestable) ``/* … */`` comment starting at ``start``."""
-    depth, position = 0, start + 2
-    while position < len(text):
-        if text.startswith("*/", position):
-            if depth == 0:
-                return position + 2
-            depth, position = depth - 1, position + 2
-        elif text.startswith("/*", position):
-            depth, position = depth + 1, position + 2
-        else:
-            position += 1
-    raise MichelsonSyntaxError("unterminated comment", start)
-
-
-def _tokenize(text: str) -> list[Token]:
-    tokens: list[Token] = []
-    position = 0
-    while position < len(text):
-        char = text[position]
-        if char in " \n":
-            position += 1
-        elif char in "(){};":
-            tokens.append((_PUNCT, char, position))
-            position += 1
-        elif char in _LETTERS:
-            end = _scan_while(text, position + 1, _IDENT_CHARS)
-            tokens.append((_IDENT, text[position:end], position))
-            position = end
-        elif char in _ANNOT_FIRST:
-            end = _scan_while(text, position + 1, _ANNOT_CHARS)
-            if end - position > MAX_ANNOTATION_LENGTH:
-                raise MichelsonSyntaxError("annotation longer than 255 characters", position)
-            tokens.append((_ANNOT, text[position:end], position))
-            position = end
-        elif char == "-" or char in _DIGITS:
-            token, position = _number(text, position)
-            tokens.append(token)
-        elif char == '"':
-            token, position = _string(text, position)
-            tokens.append(token)
-        elif char == "#":
-            end = text.find("\n", position)
-            position = len(text) if end < 0 else end + 1
-        elif text.startswith("/*", position):
-            position = _comment_end(text, position)
-        else:
-            raise MichelsonSyntaxError(f"unexpected character {char!r}", position)
-    return tokens
-
-
-# --- text: parsing --------------------------------------------------------------------------
-
-_TOP, _UNWRAPPED, _WRAPPED, _SEQUENCE = range(4)
-
-
-class _Open:
-    """An expression being parsed: the whole input, a primitive application (bare or in
-    parentheses) or a sequence; ``items`` are its arguments or elements so far."""
-
-    __slots__ = ("kind", "name", "annots", "items", "position")
-
-    def __init__(self, kind: int, position: int, name: str = "", annots: tuple = ()) -> None:
-        if name:
-            _check_name(name, position)
-        self.kind, self.position, self.name, self.annots = kind, position, name, annots
-        self.items: list[Node] = []
-
-
-def _check_name(name: str, position: int) -> None:
-    if name not in PRIMITIVE_CODES:
-        raise UnknownPrimitive(f"unknown Michelson primitive {name!r} at character {position}")
-
-
-def _atom(token: Token) -> Node:
-    kind, value, _ = token
-    if kind == _INT:
-        return Int(int(value))
-    if kind == _STRING:
-        return String(value)
-    return Bytes(bytes.fromhex(value))
-
-
-def parse_expression(text: str) -> Node:
-    """Parse Michelson data or a type written in Micheline concrete syntax."""
-    tokens = _tokenize(text)
-    count = len(tokens)
-
-    def annotations(index: int) -> tuple[tuple[str, ...], int]:
-        end = index
-        while end < count and tokens[end][0] == _ANNOT:
-            end += 1
-        return tuple(token[1] for token in tokens[index:end]), end
-
-    def is_punct(index: int, chars: str) -> bool:
-        return index < count and tokens[index][0] == _PUNCT and tokens[index][1] in chars
-
-    stack = [_Open(_TOP, 0)]
-    index = 0
-    while True:
-        frame = stack[-1]
-        token = tokens[index] if index < count else None
-        kind, value, position = token if token else (-1, "", len(text))
-        closed = False
-        node: Node | None = None
-        if frame.kind == _TOP:
-            if frame.items:
-                if token is not None:
-                    raise MichelsonSyntaxError("unexpected token after the expression", position)
-                return frame.items[0]
-            if token is None:
-                raise MichelsonSyntaxError("empty expression", position)
-        elif frame.kind == _SEQUENCE:
-            if token is None:
-                raise MichelsonSyntaxError("unclosed brace", frame.position)
-            if is_punct(index, "}"):
-                index, closed = index + 1, True
-            elif is_punct(index, ";"):
-                if is_punct(index + 1, ";"):
-                    raise MichelsonSyntaxError("extra semicolon", tokens[index + 1][2])
-                index += 1
-                continue
-            elif kind in (_INT, _STRING, _BYTES) and not (
-                index + 1 == count or is_punct(index + 1, ";}")
-            ):
-                raise MichelsonSyntaxError("missing semicolon", tokens[index + 1][2])
-        elif frame.kind == _WRAPPED:
-            if token is None or is_punct(index, "};"):
-                raise MichelsonSyntaxError("unclosed parenthesis", frame.position)
-            if is_punct(index, ")"):
-                index, closed = index + 1, True
-        else:  # _UNWRAPPED: ends where its context ends
-            in_sequence = stack[-2].kind == _SEQUENCE
-            if token is None and in_sequence:
-                raise MichelsonSyntaxError("unclosed brace", stack[-2].position)
-            if token is None or (in_sequence and is_punct(index, ";}")):
-                closed = True
-            elif is_punct(index, ";})"):
-                raise MichelsonSyntaxError(f"unexpected {value!r}", position)
-        if closed:
-            stack.pop()
-            if frame.kind == _SEQUENCE:
-                node = Seq(tuple(frame.items))
-            else:
-                node = Prim(frame.name, tuple(frame.items), frame.annots)
-        elif kind in (_INT, _STRING, _BYTES):
-            node, index = _atom(tokens[index]), index + 1
-        elif kind == _IDENT and frame.kind in (_UNWRAPPED, _WRAPPED):
-            if index + 1 < count and tokens[index + 1][0] == _ANNOT:
-                raise MichelsonSyntaxError("unexpected annotation", tokens[index + 1][2])
-            _check_name(value, position)
-            node, index = Prim(value), index + 1
-        elif kind == _IDENT:
-            annots, index = annotations(index + 1)
-            stack.append(_Open(_UNWRAPPED, position, value, annots))
-            continue
-        elif is_punct(index, "("):
-            if index + 1 >= count or tokens[index + 1][0] != _IDENT or frame.kind == _SEQUENCE:
-                raise MichelsonSyntaxError("unexpected parenthesis", position)
-            annots, end = annotations(index + 2)
-            stack.append(_Open(_WRAPPED, position, tokens[index + 1][1], annots))
-            index = end
-            continue
-        elif is_punct(index, "{"):
-            stack.append(_Open(_SEQUENCE, position))
-            index += 1
-            continue
-        else:
-            raise MichelsonSyntaxError(f"unexpected {value!r}", position)
-        stack[-1].items.append(node)
-
-
-# --- text: printing -----------------------------------------------------------------------
-
-
-def _quote(value: str) -> str:
-    return '"' + "".join(_PRINT_ESCAPES.get(char, char) for char in value) + '"'
-
-
-def print_expression(node: Node) -> str:
-    """One-line concrete syntax of ``node``; arguments that are applications get parentheses."""
-    out: list[str] = []
-    work: list[str | tuple[Node, bool]] = [(node, False)]
-    while work:
-        item = work.pop()
-        if isinstance(item, str):
-            out.append(item)
-            continue
-        current, as_argument = item
-        if isinstance(current, Int):
-            out.append(str(current.value))
-        elif isinstance(current, String):
-            out.append(_quote(current.value))
-        elif isinstance(current, Bytes):
-            out.append("0x" + current.value.hex())
-        elif isinstance(current, Seq):
-            if not current.items:
-                out.append("{}")
-                continue
-            parts: list[str | tuple[Node, bool]] = ["{ "]
-            for position, element in enumerate(current.items):
-                parts.extend([" ; ", (element, False)] if position else [(element, False)])
-            parts.append(" }")
-            work.extend(reversed(parts))
-        else:
-            head = " ".join((current.name, *current.annots))
-            if not current.args and not current.annots:
-                out.append(head)
-                continue
-            parts = ["(" + head if as_argument else head]
-            for argument in current.args:
-                parts.extend((" ", (argument, True)))
-            if as_argument:
-                parts.append(")")
-            work.extend(reversed(parts))
-    return "".join(out)

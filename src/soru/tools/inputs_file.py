@@ -21,7 +21,8 @@ from pathlib import Path
 from soru.base.errors import SoruError
 from soru.crypto.addresses import ContractHash, PublicKeyHash, RollupAddress
 from soru.encoding import inbox
-from soru.encoding.micheline import encode_expression, parse_expression
+from soru.encoding.micheline import encode_expression
+from soru.encoding.michelson_text import parse_expression
 
 DEFAULT_SENDER = "KT18amZmM5W7qDWVt2pH6uj7sCEd3kbzLrHT"
 DEFAULT_SOURCE = "tz1Ke2h7sDdakHJQh8WX4Z372du1KChsksyU"

@@ -28,8 +28,8 @@ from soru.encoding.micheline import (
     String,
     decode_expression,
     encode_expression,
-    parse_expression,
 )
+from soru.encoding.michelson_text import parse_expression
 
 # The wasm debugger's defaults (Octez docs): sender KT1…, source tz1…, rollup sr1….
 SENDER = ContractHash.of_b58("KT18amZmM5W7qDWVt2pH6uj7sCEd3kbzLrHT").digest

@@ -29,7 +29,6 @@ from soru.encoding.micheline import (
     Int,
     InvalidAnnotation,
     MichelineError,
-    MichelsonSyntaxError,
     Node,
     Prim,
     Seq,
@@ -39,6 +38,9 @@ from soru.encoding.micheline import (
     decode_expression_at,
     encode_expression,
     expression_length,
+)
+from soru.encoding.michelson_text import (
+    MichelsonSyntaxError,
     parse_expression,
     print_expression,
 )
