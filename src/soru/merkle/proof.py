@@ -288,91 +288,116 @@ def _leaf_count(item: object) -> int | None:
 
 
 def _decode(data: bytes) -> Node | Stub:
+    """The root of the partial tree ``data`` encodes (see the module docstring); iterative,
+    so depth is bounded by the data only."""
     cursor = Cursor(data, ProofDecodeError)
     if cursor.u8() != VERSION:
         cursor.fail("unknown proof version", 0)
     # Frames of items waiting for their sub-items:
-    #   ("node", value)            a node whose trie comes next
-    #   ("leaf", name, key)        a trie leaf whose node comes next
-    #   ("branch", bit, count, [subtries so far], offset)
+    #   ["node", value]            a node whose trie comes next
+    #   ["leaf", name, key]        a trie leaf whose node comes next
+    #   ["branch", bit, count, [subtries so far], offset]
+    # A node item comes next at the root and under a leaf; a trie item everywhere else.
     frames: list[list] = []
-    want_node = True
     while True:
-        start = cursor.pos
-        tag = cursor.u8()
-        item: Any
-        if want_node:
-            if tag == NODE_OMITTED:
-                item = MissingStub(cursor.take(32))
-            elif tag == NODE_PRESENT:
-                flags = cursor.u8()
-                kind = flags & 3
-                if flags & ~7 or kind == 3:
-                    cursor.fail(f"unknown node flags {flags:#x}", start + 1)
-                value: bytes | ValueStub | None = None
-                if kind == VALUE_OMITTED:
-                    value = MissingValue(cursor.take(32))
-                elif kind == VALUE_PRESENT:
-                    value = cursor.value()
-                if flags & HAS_CHILDREN:
-                    frames.append(["node", value])
-                    want_node = False
-                    continue
-                if value is None and frames:
-                    cursor.fail("a child node with neither value nor children", start)
-                item = Node(value, None)
-            else:
-                cursor.fail(f"unknown node tag {tag:#x}", start)
+        if not frames or frames[-1][0] == "leaf":
+            item = _read_node_item(cursor, frames)
         else:
-            if tag == TRIE_OMITTED:
-                item = MissingStub(cursor.take(32))
-            elif tag == TRIE_BRANCH:
-                bit = cursor.u8()
-                count = cursor.u32()
-                if count < 2:
-                    cursor.fail(f"a branch over {count} leaves", start)
-                top = frames[-1]
-                if top[0] == "branch" and bit <= top[1]:
-                    cursor.fail(f"branch bit {bit} not below its parent's {top[1]}", start)
-                frames.append(["branch", bit, count, [], start])
-                continue
-            elif tag == TRIE_LEAF:
-                name = cursor.name()
-                key = key_of(name)
-                for frame in reversed(frames):
-                    if frame[0] != "branch":
-                        break
-                    if bit_of(key, frame[1]) != len(frame[3]):
-                        cursor.fail(f"child {name!r} on the wrong side of bit {frame[1]}", start)
-                frames.append(["leaf", name, key])
-                want_node = True
-                continue
-            else:
-                cursor.fail(f"unknown trie tag {tag:#x}", start)
-        # Hand the finished item to the frames waiting for it.
-        while True:
-            if not frames:
-                cursor.expect_end()
-                return item
-            frame = frames[-1]
-            if frame[0] == "node":
-                frames.pop()
-                item = Node(frame[1], item)
-            elif frame[0] == "leaf":
-                frames.pop()
-                item = Leaf(frame[1], frame[2], item)
-            else:
-                subtries = frame[3]
-                subtries.append(item)
-                if len(subtries) == 1:
-                    want_node = False
-                    break
-                frames.pop()
-                left, right = subtries
-                counts = [_leaf_count(left), _leaf_count(right)]
-                known = sum(count for count in counts if count is not None)
-                unknown = counts.count(None)
-                total = frame[2]
-                if (unknown == 0 and total != known) or total < known + unknown:
-                    cursor.fail(f"branch count {total} inconsistent with its subtries", frame[4])
-                item = Branch(frame[1], total, left, right)
+            item = _read_trie_item(cursor, frames)
+        if item is not None:
+            root = _hand_up(cursor, frames, item)
+            if root is not None:
+                return root
+
+
+def _read_node_item(cursor: Cursor, frames: list[list]) -> Any:
+    """Read a ``node_item``: a left-out node or a node without children, returned; or a node
+    with children, pushed as a frame waiting for its trie (None)."""
+    start = cursor.pos
+    tag = cursor.u8()
+    if tag == NODE_OMITTED:
+        return MissingStub(cursor.take(32))
+    if tag != NODE_PRESENT:
+        cursor.fail(f"unknown node tag {tag:#x}", start)
+    flags = cursor.u8()
+    kind = flags & 3
+    if flags & ~7 or kind == 3:
+        cursor.fail(f"unknown node flags {flags:#x}", start + 1)
+    value: bytes | ValueStub | None = None
+    if kind == VALUE_OMITTED:
+        value = MissingValue(cursor.take(32))
+    elif kind == VALUE_PRESENT:
+        value = cursor.value()
+    if flags & HAS_CHILDREN:
+        frames.append(["node", value])
+        return None
+    if value is None and frames:
+        cursor.fail("a child node with neither value nor children", start)
+    return Node(value, None)
+
+
+def _read_trie_item(cursor: Cursor, frames: list[list]) -> Any:
+    """Read a ``trie_item``: a left-out subtrie, returned; or a branch waiting for its two
+    subtries, or a leaf waiting for its node, pushed as a frame (None). A branch's bit must
+    lie below its parent's, a leaf's key on the side of every branch above it that it is
+    reached by."""
+    start = cursor.pos
+    tag = cursor.u8()
+    if tag == TRIE_OMITTED:
+        return MissingStub(cursor.take(32))
+    if tag == TRIE_BRANCH:
+        bit = cursor.u8()
+        count = cursor.u32()
+        if count < 2:
+            cursor.fail(f"a branch over {count} leaves", start)
+        top = frames[-1]
+        if top[0] == "branch" and bit <= top[1]:
+            cursor.fail(f"branch bit {bit} not below its parent's {top[1]}", start)
+        frames.append(["branch", bit, count, [], start])
+        return None
+    if tag != TRIE_LEAF:
+        cursor.fail(f"unknown trie tag {tag:#x}", start)
+    name = cursor.name()
+    key = key_of(name)
+    for frame in reversed(frames):
+        if frame[0] != "branch":
+            break
+        if bit_of(key, frame[1]) != len(frame[3]):
+            cursor.fail(f"child {name!r} on the wrong side of bit {frame[1]}", start)
+    frames.append(["leaf", name, key])
+    return None
+
+
+def _hand_up(cursor: Cursor, frames: list[list], item: Any) -> Node | Stub | None:
+    """Hand the finished ``item`` to the frames waiting for it, completing every frame that
+    it completes; the root once the whole proof is read (nothing may follow), else None (a
+    branch now waits for its right subtrie)."""
+    while frames:
+        frame = frames[-1]
+        if frame[0] == "node":
+            frames.pop()
+            item = Node(frame[1], item)
+        elif frame[0] == "leaf":
+            frames.pop()
+            item = Leaf(frame[1], frame[2], item)
+        else:
+            subtries = frame[3]
+            subtries.append(item)
+            if len(subtries) == 1:
+                return None
+            frames.pop()
+            item = _close_branch(cursor, frame[1], frame[2], subtries, frame[4])
+    cursor.expect_end()
+    return item
+
+
+def _close_branch(cursor: Cursor, bit: int, total: int, subtries: list, start: int) -> Branch:
+    """The branch over ``subtries`` (left, right), once its ``total`` leaf count is checked
+    against theirs: equal when both are known, at least one per left-out subtrie."""
+    left, right = subtries
+    counts = [_leaf_count(left), _leaf_count(right)]
+    known = sum(count for count in counts if count is not None)
+    unknown = counts.count(None)
+    if (unknown == 0 and total != known) or total < known + unknown:
+        cursor.fail(f"branch count {total} inconsistent with its subtries", start)
+    return Branch(bit, total, left, right)
