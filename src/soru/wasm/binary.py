@@ -8,8 +8,8 @@ order, LEB128 widths, UTF-8 names, reserved bytes, opcodes and their immediates,
 
 Instructions come out flat, in binary order (see ``soru.wasm.syntax``): a function body ends
 with its final ``end``; a constant expression is stored without it. Immediates are read by the
-shape the opcode table gives (``OPS[op].imm``); integer constants become unsigned bit patterns
-and float constants their raw IEEE bits.
+shape the opcode table gives (``OPS[op].imm``, readers in ``soru.wasm.binary_imm``); integer
+constants become unsigned bit patterns and float constants their raw IEEE bits.
 
 With ``forbid_floats=True`` (the rollup PVM, like Tezos' PVM, runs deterministic integer-only
 code) any ``f32``/``f64`` value type and any float instruction raises
@@ -29,11 +29,10 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from soru.encoding.reader import Reader
+from soru.wasm.binary_imm import MISC_PREFIX, Entry, entry_tables
 from soru.wasm.errors import DecodeError, FloatsForbidden
-from soru.wasm.opcodes import OPS, Imm, OpInfo
 from soru.wasm.syntax import (
     BlockType,
-    BrTable,
     CustomSection,
     Data,
     Elem,
@@ -47,7 +46,6 @@ from soru.wasm.syntax import (
     Import,
     Instr,
     Limits,
-    MemArg,
     MemType,
     Module,
     SegmentMode,
@@ -63,7 +61,6 @@ MAX_LOCALS = 50_000
 decoder reports "too many locals", as the format itself does beyond 2**32 - 1."""
 
 _U32_MAX = 0xFFFF_FFFF
-_U64_MASK = 0xFFFF_FFFF_FFFF_FFFF
 
 SECTION_NAMES = {
     0: "custom", 1: "type", 2: "import", 3: "function", 4: "table", 5: "memory",
@@ -78,7 +75,6 @@ _SECTION_RANK = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 6, 7: 7, 8: 8, 9: 9, 12: 10, 1
 _VALTYPES = {t.value: t for t in ValType if t is not ValType.V128}
 _REFTYPES = {ValType.FUNCREF.value: ValType.FUNCREF, ValType.EXTERNREF.value: ValType.EXTERNREF}
 _SIMD_PREFIX = 0xFD
-_MISC_PREFIX = 0xFC
 _END, _ELSE = 0x0B, 0x05
 _IF = 0x04
 _REF_FUNC = 0xD2
@@ -519,9 +515,9 @@ class _ModuleDecoder:
                 frames[-1] = _IF_AFTER_ELSE
         return out
 
-    def prefixed(self, r: Reader, op: int, start: int) -> _Entry:
+    def prefixed(self, r: Reader, op: int, start: int) -> Entry:
         """The table entry of a ``0xFC``-prefixed opcode; anything else is illegal here."""
-        if op == _MISC_PREFIX:
+        if op == MISC_PREFIX:
             entry = _MISC.get(r.u32())
             if entry is not None:
                 return entry
@@ -538,78 +534,10 @@ class _ModuleDecoder:
         return index
 
 
-# --- immediates ------------------------------------------------------------------------------
+# --- tables ----------------------------------------------------------------------------------
 
-ImmReader = Callable[[_ModuleDecoder, Reader], object]
-_Entry = tuple[OpInfo, ImmReader | None, Instr | None]
-"""How the instruction loop handles an opcode: ``(info, read_imm, plain)``. ``plain`` is the
-shared Instr of an opcode without immediates; otherwise ``read_imm`` reads the immediates, or
-is None when they are a single u32 index (the common case, read inline)."""
-
-
-def _zero_byte(r: Reader) -> int:
-    """A reserved memory index: exactly one zero byte in 2.0 (not a LEB128 zero)."""
-    start = r.pos
-    if r.u8() != 0:
-        r.fail("zero byte expected", start)
-    return 0
-
-
-def _memarg(r: Reader) -> MemArg:
-    """Alignment exponent (below 32, see the module docstring) and offset, both u32."""
-    start = r.pos
-    align = r.u32()
-    if align >= 32:
-        r.fail("malformed memop flags", start)
-    return MemArg(align, r.u32())
-
-
-def _br_table(r: Reader) -> BrTable:
-    """A vector of label indices, then the default label."""
-    labels = tuple(r.u32() for _ in range(r.length()))
-    return BrTable(labels, r.u32())
-
-
-def _select_types(d: _ModuleDecoder, r: Reader) -> tuple[ValType, ...]:
-    """The result types of a typed ``select`` (the validator requires exactly one)."""
-    return d.valtypes(r)
-
-
-_INDEX_IMMS = frozenset({Imm.LABEL, Imm.FUNC, Imm.LOCAL, Imm.GLOBAL, Imm.TABLE, Imm.ELEM})
-
-_IMM_READERS: dict[Imm, ImmReader] = {
-    Imm.BLOCKTYPE: _ModuleDecoder.block_type,
-    Imm.BR_TABLE: lambda d, r: _br_table(r),
-    Imm.CALL_INDIRECT: lambda d, r: (r.u32(), r.u32()),
-    Imm.MEMARG: lambda d, r: _memarg(r),
-    Imm.MEMORY: lambda d, r: _zero_byte(r),
-    Imm.I32: lambda d, r: r.s32() & _U32_MAX,
-    Imm.I64: lambda d, r: r.s64() & _U64_MASK,
-    Imm.F32: lambda d, r: r.uint_le(4),
-    Imm.F64: lambda d, r: r.uint_le(8),
-    Imm.SELECT_T: _select_types,
-    Imm.REFTYPE: _ModuleDecoder.reftype,
-    Imm.DATA_MEMORY: lambda d, r: (d.data_index(r), _zero_byte(r)),
-    Imm.DATA: _ModuleDecoder.data_index,
-    Imm.MEMORY_MEMORY: lambda d, r: (_zero_byte(r), _zero_byte(r)),
-    Imm.ELEM_TABLE: lambda d, r: (r.u32(), r.u32()),
-    Imm.TABLE_TABLE: lambda d, r: (r.u32(), r.u32()),
-}
-
-
-def _entry(info: OpInfo) -> _Entry:
-    """The loop's entry for one opcode (see :data:`_Entry`)."""
-    if info.imm is Imm.NONE:
-        return (info, None, Instr(info.op))
-    if info.imm in _INDEX_IMMS:
-        return (info, None, None)
-    return (info, _IMM_READERS[info.imm], None)
-
-
-_ONE_BYTE: list[_Entry | None] = [_entry(OPS[op]) if op in OPS else None for op in range(0x100)]
-_MISC: dict[int, _Entry] = {
-    op & 0xFF: _entry(info) for op, info in OPS.items() if op >> 8 == _MISC_PREFIX
-}
+_ONE_BYTE, _MISC = entry_tables(_ModuleDecoder)
+"""The instruction loop's entry for each opcode (see :mod:`soru.wasm.binary_imm`)."""
 
 _SECTION_DECODERS: dict[int, Callable[[_ModuleDecoder, Reader], None]] = {
     1: _ModuleDecoder.type_section,

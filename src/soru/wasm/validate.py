@@ -49,10 +49,10 @@ from soru.wasm.validate_body import (
     MAX_TABLE_SIZE,
     UNKNOWN,
     BodyChecker,
-    Context,
     _type_name,
     _types_text,
 )
+from soru.wasm.validate_context import Context
 
 
 def validate_module(module: Module) -> None:
