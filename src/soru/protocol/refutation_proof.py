@@ -108,8 +108,9 @@ class RefutationProof:
 
 
 @dataclass(frozen=True, slots=True)
-class Game:
-    """What layer 1 knows of the game a proof ends."""
+class ProofContext:
+    """What layer 1 knows of the game a proof ends: the inbox snapshot the game took, the
+    rollup's origination level, the disputed commitments' inbox level, the metadata."""
 
     snapshot: HistoryCell
     origination_level: int
@@ -117,7 +118,7 @@ class Game:
     metadata: bytes  # rollup address (20 B) ‖ origination level (int32 big-endian)
 
 
-def _expected_input(proof: RefutationProof, game: Game, request) -> tuple[str, object]:
+def _expected_input(proof: RefutationProof, game: ProofContext, request) -> tuple[str, object]:
     """("message", InputMessage | None) or ("reveal", bytes) or ("none", None)."""
     given = proof.input_proof
     if given is None:
@@ -147,7 +148,7 @@ def _expected_input(proof: RefutationProof, game: Game, request) -> tuple[str, o
     return "reveal", game.metadata
 
 
-def check(proof: RefutationProof, game: Game) -> tuple[Hash, Hash | None]:
+def check(proof: RefutationProof, game: ProofContext) -> tuple[Hash, Hash | None]:
     """The (start, stop) state hashes the proof establishes; stop is None when the PVM is
     blocked (it asks for an input the inbox does not hold for this game). Raises
     :class:`InvalidRefutationProof`."""

@@ -161,7 +161,7 @@ def _game_stage() -> None:
     from soru.encoding.inbox import External
     from soru.protocol.dissection import Chunk, check_dissection, first_disagreement, new_dissection
     from soru.protocol.inbox_proof import InboxHistory
-    from soru.protocol.refutation_proof import Game, RefutationProof, check
+    from soru.protocol.refutation_proof import ProofContext, RefutationProof, check
     from soru.pvm import driver, layout, vm
     from soru.pvm.history import LevelTrace
     from soru.pvm.proof import produce_proof
@@ -224,7 +224,7 @@ def _game_stage() -> None:
     if request.kind in ("initial", "first_after"):
         given, message = history.produce_input_proof(inbox.snapshot(), request, origination_level=0)
     step, _ = produce_proof(layout.state_tree(before), message=message)
-    game = Game(inbox.snapshot(), 0, 1, reveals.metadata())
+    game = ProofContext(inbox.snapshot(), 0, 1, reveals.metadata())
     proven_start, proven_stop = check(RefutationProof(step, given), game)
     if proven_stop is None:
         raise SystemExit("the disputed tick is blocked: not expected here")

@@ -11,7 +11,7 @@ import pytest
 from soru.encoding.inbox import External
 from soru.protocol.inbox_proof import FirstInboxMessage, InboxHistory, InboxInputProof
 from soru.protocol.refutation_proof import (
-    Game,
+    ProofContext,
     InvalidRefutationProof,
     Metadata,
     RawData,
@@ -37,8 +37,8 @@ def _inbox(levels: list[list[bytes]]):
     return history, inbox
 
 
-def _game(inbox, commitment_level: int) -> Game:
-    return Game(inbox.snapshot(), 0, commitment_level, bytes(20) + (0).to_bytes(4, "big"))
+def _game(inbox, commitment_level: int) -> ProofContext:
+    return ProofContext(inbox.snapshot(), 0, commitment_level, bytes(20) + (0).to_bytes(4, "big"))
 
 
 def test_every_input_tick_of_a_level_is_a_valid_refutation_step() -> None:
