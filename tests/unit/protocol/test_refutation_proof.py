@@ -11,9 +11,9 @@ import pytest
 from soru.encoding.inbox import External
 from soru.protocol.inbox_proof import FirstInboxMessage, InboxHistory, InboxInputProof
 from soru.protocol.refutation_proof import (
-    ProofContext,
     InvalidRefutationProof,
     Metadata,
+    ProofContext,
     RawData,
     RefutationProof,
     check,
