@@ -32,8 +32,9 @@ characters of ``[a-zA-Z0-9_.%@]``: Octez decodes any name of ≤ 31 bytes and on
 later, when no contract has such an entrypoint, so the operation fails either way. The
 padding byte after a ``KT1`` hash must be zero (as ``soru.crypto.addresses`` requires
 everywhere): Octez skips it unread, and every writer (Octez, the kernel SDK) writes zero.
-Like Octez (``Entrypoint_repr.of_string_lax``), an empty entrypoint reads as ``default``. Whitelists are not checked for emptiness or repeated keys here: that is the
-whitelist update's rule at execution (Octez ``Sc_rollup_duplicated_key_in_whitelist``).
+Like Octez (``Entrypoint_repr.of_string_lax``), an empty entrypoint reads as ``default``.
+Whitelists are not checked for emptiness or repeated keys here: that is the whitelist
+update's rule at execution (Octez ``Sc_rollup_duplicated_key_in_whitelist``).
 
 **Replay protection** (Octez ``Sc_rollup_outbox_storage``): layer 1 keeps, per rollup, one
 slot per ``level mod max_active_outbox_levels`` holding a level and the bitset of its
