@@ -54,6 +54,7 @@ __all__ = [
     "WhitelistTooLarge",
     "check_origination",
     "check_parameters_type",
+    "check_whitelist",
     "genesis",
     "rollup_address",
 ]
@@ -189,7 +190,9 @@ class Origination:
         return self.whitelist is not None
 
 
-def _check_whitelist(whitelist: tuple[PublicKeyHash, ...]) -> None:
+def check_whitelist(whitelist: tuple[PublicKeyHash, ...]) -> None:
+    """Raise unless ``whitelist`` may be a private rollup's (at origination, or replacing it
+    by an outbox message): non-empty, at most MAX_WHITELIST_SIZE keys, no key twice."""
     if not whitelist:
         raise EmptyWhitelist("a private rollup needs at least one key in its whitelist")
     if len(whitelist) > MAX_WHITELIST_SIZE:
@@ -220,7 +223,7 @@ def check_origination(origination: Origination) -> None:
         )
     check_parameters_type(origination.parameters_type)
     if origination.whitelist is not None:
-        _check_whitelist(origination.whitelist)
+        check_whitelist(origination.whitelist)
 
 
 # --- the genesis ---------------------------------------------------------------------------

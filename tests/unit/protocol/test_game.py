@@ -53,17 +53,17 @@ def _lie_hash(tick: int) -> Hash:
 class World:
     """One inbox level of the echo kernel, run once; the honest view of every tick."""
 
-    def __init__(self) -> None:
+    def __init__(self, messages: tuple[bytes, ...] = (External(b"hi").encode(),),
+                 reveals: RevealProvider = REVEALS) -> None:  # fmt: skip
         self.history, inbox = InboxHistory.from_genesis()
         self.inbox = self.history.add_level(
-            inbox, predecessor_timestamp=1, predecessor=bytes(32),
-            messages=[External(b"hi").encode()],
-        )  # fmt: skip
+            inbox, predecessor_timestamp=1, predecessor=bytes(32), messages=list(messages)
+        )
         level = self.history.find_level(1)
         assert level is not None
         state = driver.originate(ECHO.read_bytes(), ticks_per_kernel_run=T)
         self.genesis = genesis_commitment(layout.state_hash(state), 0)
-        self.trace = LevelTrace.run(state, 1, list(level.payloads), REVEALS)
+        self.trace = LevelTrace.run(state, 1, list(level.payloads), reveals)
         self.ticks = self.trace.end_tick - self.trace.start_tick
         self.known: dict[int, Hash] = {}
 
