@@ -132,6 +132,14 @@ ENCODINGS: dict[Kind, Encoding] = {
     )
 }
 
+ED25519_SECRET_KEY_PREFIX = bytes((43, 246, 78, 7))
+ED25519_SECRET_KEY_SIZE = 64
+"""The legacy NaCl form of an Ed25519 secret key (Octez ``Prefix.ed25519_secret_key``): the
+32-byte seed followed by the 32-byte public key, printed ``edsk…`` in 98 characters. It has no
+:class:`Kind` because a kind's value is its printed prefix and ``edsk`` already names the
+54-character seed form, the one Octez prints; :mod:`soru.crypto.keys` accepts this form on input
+only (:func:`decode` does not know it and raises :class:`UnknownPrefix`)."""
+
 
 # --- plain base58 ------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Errors of the crypto layer: text that is not a valid Tezos b58check value.
+"""Errors of the crypto layer: text that is not a valid Tezos b58check value, a key that
+contradicts itself, a watermark that names nothing.
 
 Every class derives from :class:`CryptoError` (itself a
 :class:`soru.base.errors.SoruError`), so callers can catch "bad key, hash or address text"
@@ -31,10 +32,20 @@ class UnknownPrefix(Base58Error):
 
 
 class WrongLength(Base58Error):
-    """A known prefix followed by a payload of the wrong size (or a payload of the wrong
-    size given to the encoder)."""
+    """A known prefix followed by a payload of the wrong size (or bytes of the wrong size
+    given to the encoder, or to a key or signature constructor)."""
 
 
 class WrongKind(Base58Error):
     """A valid b58check value of another kind than the one expected (e.g. a ``KT1`` where a
     ``tz1`` was required)."""
+
+
+class KeyMismatch(Base58Error):
+    """A 98-character ``edsk…`` secret key (seed ‖ public key) whose public half is not the
+    public key of its seed: a corrupt key, refused rather than silently repaired."""
+
+
+class BadWatermark(CryptoError):
+    """A signing watermark soru does not know, or a chain id missing where the watermark needs
+    one (block header, endorsement) or given where it has none (generic operation)."""
