@@ -131,14 +131,15 @@ def genesis(
     *,
     contracts: Mapping[str, Contract] | None = None,
     timestamp: int = 0,
+    pvm_version: str = DEFAULT_VERSION,
 ) -> tuple[ChainState, InboxHistory]:
     """Level 0: the ``bootstrap`` accounts with their balances (mutez), the given
-    contracts, no rollup, the inbox created."""
+    contracts, no rollup, the inbox created; new rollups get PVMs of ``pvm_version``."""
     history, inbox = InboxHistory.from_genesis()
     accounts = {key: Account(balance) for key, balance in bootstrap.items()}
     state = ChainState(0, timestamp, bytes(32), _frozen_map(accounts),
                        _frozen_map(contracts or {}), _frozen_map({}), inbox,
-                       constants.check())  # fmt: skip
+                       constants.check(), pvm_version)  # fmt: skip
     return state, history
 
 

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from soru.base.errors import DecodeError
+from soru.base.errors import DecodeError, SoruError
 from soru.crypto.addresses import (
     ContractHash,
     PublicKeyHash,
@@ -41,6 +41,14 @@ from soru.crypto.addresses import (
     encode_contract,
 )
 from soru.crypto.hashing import Tag, blake2b_256
+from soru.crypto.keys import (
+    PublicKey,
+    SecretKey,
+    Signature,
+    Watermark,
+    check_operation_signature,
+    sign_operation,
+)
 from soru.encoding.micheline import Node, decode_expression, encode_expression
 from soru.encoding.reader import Reader
 from soru.encoding.writer import Writer
@@ -320,3 +328,59 @@ _READERS: dict[int, Callable[[Reader], Content]] = {
     206: lambda r: ExecuteOutboxMessage(_rollup(r), CommitmentHash(r.read(32)), _bytes(r)),
     207: lambda r: RecoverBond(_rollup(r), _implicit(r)),
 }
+
+
+# --- signed operations ------------------------------------------------------------------------
+
+
+class InvalidSignature(SoruError):
+    """A signed operation whose key is not its source's, or whose signature does not check."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignedOperation:
+    """An operation as it is injected: the operation's bytes, the source's public key, and
+    its Ed25519 signature of them under the generic-operation watermark (0x03), as Tezos
+    signs manager operations. Binary: ``u32 length ‖ operation ‖ public key (33) ‖
+    signature (64)``; its hash (Blake2b-256 of these bytes) names it in receipts and RPCs."""
+
+    operation: Operation
+    public_key: PublicKey
+    signature: Signature
+
+    @classmethod
+    def sign(cls, operation: Operation, secret: SecretKey) -> SignedOperation:
+        signature = sign_operation(secret, Watermark.GENERIC_OPERATION, operation.encode())
+        return cls(operation, secret.public_key(), signature)
+
+    def check(self) -> None:
+        """Raise :class:`InvalidSignature` unless the key is the source's and signed it."""
+        if self.public_key.hash() != self.operation.source:
+            raise InvalidSignature(f"the key is not {self.operation.source}'s")
+        payload = self.operation.encode()
+        if not check_operation_signature(
+            self.public_key, Watermark.GENERIC_OPERATION, payload, self.signature
+        ):
+            raise InvalidSignature(f"the signature of {self.operation.source} does not check")
+
+    def encode(self) -> bytes:
+        out = Writer()
+        _sized(out, self.operation.encode())
+        return out.raw(self.public_key.encode()).raw(self.signature.raw).getvalue()
+
+    def hash(self) -> bytes:
+        return blake2b_256(Tag.TEZOS, self.encode())
+
+    @classmethod
+    def decode(cls, data: bytes) -> SignedOperation:
+        """Strict inverse of :meth:`encode` (the signature is not checked: :meth:`check`)."""
+        reader = Reader(bytes(data), error=MalformedOperation)
+        operation = Operation.decode(_bytes(reader))
+        at = reader.pos
+        try:
+            public_key = PublicKey.decode(reader.read(33))
+        except DecodeError as error:
+            raise MalformedOperation(f"bad public key: {error}", at) from None
+        signature = Signature(reader.read(64))
+        reader.expect_end("trailing bytes after the signed operation")
+        return cls(operation, public_key, signature)
