@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from soru.base.errors import SoruError
+from soru.client import commands as client_commands
 
 if TYPE_CHECKING:
     from soru.wasm.exec.machine import Machine
@@ -436,6 +437,39 @@ def _add_debug_command(subparsers) -> None:
     debug.set_defaults(handler=cmd_debug)
 
 
+def cmd_installer(args: argparse.Namespace) -> int:
+    """``soru installer --upgrade-to K.wasm --output I.hex --preimages-dir DIR``: the
+    installer kernel for K and K's preimage pages (``smart-rollup-installer
+    get-reveal-installer``)."""
+    from soru.tools import installer
+    from soru.tools.preimages import write_preimages
+
+    made = installer.prepare_installer(_read_file(args.upgrade_to))
+    try:
+        write_preimages(made.preimages, args.preimages_dir)
+        form = installer.save_installer(args.output, made.wasm)
+    except OSError as error:
+        raise CliError(f"{error.filename}: cannot write ({error.strerror})") from None
+    print(f"installer: {len(made.wasm)} bytes ({form}), written to {args.output}")
+    print(f"root hash: {made.preimages.root.hex()}")
+    print(f"preimages: {len(made.preimages.pages)} pages, written to {args.preimages_dir}")
+    return EXIT_OK
+
+
+def _add_installer_command(subparsers) -> None:
+    command = subparsers.add_parser(
+        "installer", help="an installer kernel that installs a kernel too large to originate"
+    )
+    command.add_argument("--upgrade-to", required=True, help="the kernel to install (.wasm)")
+    command.add_argument(
+        "--output", required=True, help="the installer to originate: FILE.wasm, else hex"
+    )
+    command.add_argument(
+        "--preimages-dir", required=True, help="where to write the kernel's preimage pages"
+    )
+    command.set_defaults(handler=cmd_installer)
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -461,6 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pvm_commands(subparsers)
     _add_demo_command(subparsers)
     _add_debug_command(subparsers)
+    _add_installer_command(subparsers)
+    client_commands.register(subparsers)
     parser.set_defaults(handler=lambda _args: _usage(parser))
     return parser
 

@@ -1,0 +1,275 @@
+"""The sandbox chain's HTTP RPC server: JSON over HTTP on loopback, paths in the style of
+Octez's node RPCs where one exists. Binary values (hashes, operations, messages) are hex.
+
+    GET  /chains/main/blocks/head/header               level, hash, timestamp, predecessor
+    GET  /chains/main/blocks/<level|head>/operations   hash, bytes and receipt of each
+    GET  /chains/main/operations/<hash>                 one operation's receipt
+    GET  /chains/main/blocks/head/context/contracts/<tz1…|KT1…>
+                                                       balance, counter, frozen bonds; or a
+                                                       contract's parameter type and calls
+    GET  /chains/main/blocks/head/context/smart_rollups/smart_rollup/<sr1…>
+                                                       kind, origination level, genesis, LCC,
+                                                       stakers, commitments, games
+    GET  /chains/main/blocks/head/context/smart_rollups/inbox
+                                                       the shared inbox head (level, srib1…)
+    GET  /chains/main/inbox/levels/<level>              that level's messages (SOL … EOL),
+                                                       the predecessor's timestamp and hash
+    POST /injection/operation                           body: "<hex>" → the operation hash
+    POST /sandbox/bake                                  bake the mempool now → the new header
+
+Errors answer with a JSON ``{"error": "<class>", "message": …}`` and status 400 (bad input:
+a malformed or unsigned operation) or 404 (nothing there). :class:`RpcServer` serves a
+:class:`~soru.l1.sandbox.Sandbox` from a thread; with ``block_time`` it also bakes on a
+clock.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from soru.base.errors import SoruError
+from soru.crypto.addresses import RollupAddress
+from soru.l1 import chain
+from soru.l1.sandbox import Sandbox
+from soru.protocol import game as games
+from soru.protocol import staking
+from soru.protocol.rollup import Rollup
+
+Route = Callable[[Sandbox, list[str]], Any]
+
+
+class NotFound(SoruError):
+    """No such resource."""
+
+
+def _header(sandbox: Sandbox) -> dict:
+    s = sandbox.state
+    previous = sandbox.blocks[-1].predecessor if sandbox.blocks else bytes(32)
+    return {"level": s.level, "hash": s.block_hash.hex(), "timestamp": s.timestamp,
+            "predecessor": previous.hex()}  # fmt: skip
+
+
+def _block_operations(sandbox: Sandbox, parts: list[str]) -> list:
+    level = sandbox.state.level if parts[0] == "head" else int(parts[0])
+    if not 1 <= level <= len(sandbox.blocks):
+        raise NotFound(f"no block at level {parts[0]}")
+    found = []
+    for operation in sandbox.blocks[level - 1].operations:
+        for digest, signed in sandbox.signed.items():
+            if signed.operation == operation:
+                found.append({"hash": digest.hex(), "bytes": signed.encode().hex(),
+                              "receipt": _receipt(sandbox.receipts[digest])})  # fmt: skip
+                break
+    return found
+
+
+def _receipt(receipt: chain.Receipt) -> dict:
+    return {"status": receipt.status, "error": receipt.error, "result": receipt.result}
+
+
+def _operation(sandbox: Sandbox, parts: list[str]) -> dict:
+    receipt = sandbox.receipts.get(bytes.fromhex(parts[0]))
+    if receipt is None:
+        raise NotFound(f"no operation {parts[0]}")
+    return _receipt(receipt)
+
+
+def _contract(sandbox: Sandbox, parts: list[str]) -> dict:
+    key = parts[0]
+    account = sandbox.state.accounts.get(key)
+    if account is not None:
+        return {"balance": account.balance, "counter": account.counter, "frozen": account.frozen}
+    contract = sandbox.state.contracts.get(key)
+    if contract is None:
+        raise NotFound(f"no account or contract {key}")
+    from soru.encoding.michelson_text import print_expression
+
+    calls = [{"sender": s, "entrypoint": e, "parameters": print_expression(p)}
+             for s, e, p in contract.received]  # fmt: skip
+    return {"parameter_type": print_expression(contract.parameter_type), "received": calls}
+
+
+def _rollup_view(rollup: Rollup) -> dict:
+    stakes = rollup.stakes
+    lcc, lcc_level = staking.lcc(stakes)
+    commitments = {
+        digest.to_b58(): {
+            "inbox_level": c.inbox_level,
+            "predecessor": c.predecessor.to_b58(),
+            "number_of_ticks": c.number_of_ticks,
+            "compressed_state": bytes(c.compressed_state).hex(),
+            "stakers": list(staking.active_backers(stakes, digest)),
+        }
+        for digest, c in stakes.commitments.items()
+    }
+    return {
+        "address": str(rollup.address),
+        "kind": str(rollup.kind),
+        "origination_level": rollup.origination_level,
+        "genesis_commitment": rollup.genesis_hash.to_b58(),
+        "last_cemented_commitment": {"hash": lcc.to_b58(), "inbox_level": lcc_level},
+        "stakers": sorted(stakes.stakers),
+        "commitments": commitments,
+        "games": [_game_view(g) for g in rollup.games.values()],
+    }
+
+
+def _game_view(game: games.Game) -> dict:
+    state: dict[str, Any]
+    if isinstance(game.state, games.Dissecting):
+        chunks = [[None if c.state_hash is None else bytes(c.state_hash).hex(), c.tick]
+                  for c in game.state.dissection]  # fmt: skip
+        state = {"dissecting": chunks}
+    else:
+        state = {"final_move": [game.state.agreed_start.tick, game.state.refuted_stop.tick]}
+    return {"alice": game.alice, "bob": game.bob, "turn": game.staker(game.turn),
+            "inbox_level": game.inbox_level, "start_level": game.start_level,
+            "clocks": [game.clocks.alice, game.clocks.bob, game.clocks.last_turn_level],
+            "state": state}  # fmt: skip
+
+
+def _rollup(sandbox: Sandbox, parts: list[str]) -> dict:
+    RollupAddress.of_b58(parts[0])  # a typed error for a malformed address
+    found = sandbox.state.rollups.get(parts[0])
+    if found is None:
+        raise NotFound(f"no rollup {parts[0]}")
+    return _rollup_view(found)
+
+
+def _inbox(sandbox: Sandbox, parts: list[str]) -> dict:
+    inbox = sandbox.state.inbox
+    return {"level": inbox.level, "hash": inbox.hash().to_b58(), "bytes": inbox.encode().hex()}
+
+
+def _inbox_level(sandbox: Sandbox, parts: list[str]) -> dict:
+    level = int(parts[0])
+    found = sandbox.history.find_level(level)
+    if found is None or level < 1 or level > len(sandbox.blocks):
+        raise NotFound(f"no inbox level {level}")
+    block = sandbox.blocks[level - 1]
+    before = sandbox.blocks[level - 2] if level >= 2 else None
+    timestamp = before.timestamp if before else sandbox.config.genesis_timestamp
+    return {"level": level, "messages": [m.hex() for m in found.payloads],
+            "predecessor_timestamp": timestamp, "predecessor": block.predecessor.hex()}  # fmt: skip
+
+
+_GET: list[tuple[tuple[str, ...], Route]] = [
+    (("chains", "main", "blocks", "head", "header"), lambda s, p: _header(s)),
+    (("chains", "main", "blocks", "*", "operations"), _block_operations),
+    (("chains", "main", "operations", "*"), _operation),
+    (("chains", "main", "blocks", "head", "context", "contracts", "*"), _contract),
+    (
+        ("chains", "main", "blocks", "head", "context", "smart_rollups", "smart_rollup", "*"),
+        _rollup,
+    ),  # fmt: skip
+    (("chains", "main", "blocks", "head", "context", "smart_rollups", "inbox"), _inbox),
+    (("chains", "main", "inbox", "levels", "*"), _inbox_level),
+]
+
+
+def _route(path: str) -> tuple[Route, list[str]]:
+    parts = [p for p in path.split("?")[0].split("/") if p]
+    for pattern, route in _GET:
+        if len(pattern) != len(parts):
+            continue
+        pairs = list(zip(pattern, parts, strict=True))
+        if all(a in ("*", b) for a, b in pairs):
+            return route, [b for a, b in pairs if a == "*"]
+    raise NotFound(f"no RPC at {path}")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    sandbox: Sandbox  # set on the subclass the server makes
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: the node logs
+        pass
+
+    def _answer(self, status: int, body: object) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _guarded(self, action: Callable[[], object]) -> None:
+        try:
+            with self.sandbox.lock:
+                body = action()
+        except NotFound as error:
+            self._answer(404, {"error": type(error).__name__, "message": str(error)})
+        except (SoruError, ValueError) as error:
+            self._answer(400, {"error": type(error).__name__, "message": str(error)})
+        else:
+            self._answer(200, body)
+
+    def do_GET(self) -> None:
+        def answer() -> object:
+            route, args = _route(self.path)
+            return route(self.sandbox, args)
+
+        self._guarded(answer)
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > 4 << 20:
+            self._answer(413, {"error": "TooLarge", "message": "request over 4 MiB"})
+            return
+        raw = self.rfile.read(length)
+
+        def answer() -> object:
+            if self.path == "/injection/operation":
+                text = json.loads(raw or b'""')
+                if not isinstance(text, str):
+                    raise ValueError("the body is the operation's hex, as a JSON string")
+                return self.sandbox.inject(bytes.fromhex(text)).hex()
+            if self.path == "/sandbox/bake":
+                self.sandbox.bake()
+                return _header(self.sandbox)
+            raise NotFound(f"no RPC at {self.path}")
+
+        self._guarded(answer)
+
+
+class RpcServer:
+    """Serves ``sandbox`` on ``host:port`` (port 0: any free one) from a background thread;
+    bakes every ``block_time`` seconds when given."""
+
+    def __init__(self, sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0,
+                 block_time: float | None = None) -> None:  # fmt: skip
+        handler = type("Handler", (_Handler,), {"sandbox": sandbox})
+        self.sandbox = sandbox
+        self.server = ThreadingHTTPServer((host, port), handler)
+        self.block_time = block_time
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> RpcServer:
+        serve = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._threads.append(serve)
+        if self.block_time is not None:
+            self._threads.append(threading.Thread(target=self._bake_on_clock, daemon=True))
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def _bake_on_clock(self) -> None:
+        assert self.block_time is not None
+        while not self._stop.wait(self.block_time):
+            self.sandbox.bake()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.server.shutdown()
+        self.server.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
