@@ -1,0 +1,1 @@
+../src/soru/tools/installer.wat
