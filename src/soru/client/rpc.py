@@ -62,6 +62,13 @@ class RpcClient:
     def rollup(self, address: str) -> dict:
         return self.get(f"/chains/main/blocks/head/context/smart_rollups/smart_rollup/{address}")
 
+    def boot_sector(self, address: str) -> bytes:
+        path = f"/chains/main/blocks/head/context/smart_rollups/smart_rollup/{address}/boot_sector"
+        return bytes.fromhex(self.get(path))
+
+    def inbox(self) -> dict:
+        return self.get("/chains/main/blocks/head/context/smart_rollups/inbox")
+
     def inbox_level(self, level: int) -> dict:
         return self.get(f"/chains/main/inbox/levels/{level}")
 

@@ -10,6 +10,7 @@ Octez's node RPCs where one exists. Binary values (hashes, operations, messages)
     GET  /chains/main/blocks/head/context/smart_rollups/smart_rollup/<sr1…>
                                                        kind, origination level, genesis, LCC,
                                                        stakers, commitments, games
+    GET  …/smart_rollups/smart_rollup/<sr1…>/boot_sector   the kernel it was originated with
     GET  /chains/main/blocks/head/context/smart_rollups/inbox
                                                        the shared inbox head (level, srib1…)
     GET  /chains/main/inbox/levels/<level>              that level's messages (SOL … EOL),
@@ -103,6 +104,7 @@ def _rollup_view(rollup: Rollup) -> dict:
             "number_of_ticks": c.number_of_ticks,
             "compressed_state": bytes(c.compressed_state).hex(),
             "stakers": list(staking.active_backers(stakes, digest)),
+            "added_level": stakes.added_levels.get(digest),
         }
         for digest, c in stakes.commitments.items()
     }
@@ -140,6 +142,13 @@ def _rollup(sandbox: Sandbox, parts: list[str]) -> dict:
     return _rollup_view(found)
 
 
+def _boot_sector(sandbox: Sandbox, parts: list[str]) -> str:
+    found = sandbox.state.rollups.get(parts[0])
+    if found is None:
+        raise NotFound(f"no rollup {parts[0]}")
+    return found.boot_sector.hex()
+
+
 def _inbox(sandbox: Sandbox, parts: list[str]) -> dict:
     inbox = sandbox.state.inbox
     return {"level": inbox.level, "hash": inbox.hash().to_b58(), "bytes": inbox.encode().hex()}
@@ -165,6 +174,20 @@ _GET: list[tuple[tuple[str, ...], Route]] = [
     (
         ("chains", "main", "blocks", "head", "context", "smart_rollups", "smart_rollup", "*"),
         _rollup,
+    ),  # fmt: skip
+    (
+        (
+            "chains",
+            "main",
+            "blocks",
+            "head",
+            "context",
+            "smart_rollups",
+            "smart_rollup",
+            "*",
+            "boot_sector",
+        ),
+        _boot_sector,
     ),  # fmt: skip
     (("chains", "main", "blocks", "head", "context", "smart_rollups", "inbox"), _inbox),
     (("chains", "main", "inbox", "levels", "*"), _inbox_level),

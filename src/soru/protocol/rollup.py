@@ -73,6 +73,8 @@ class Rollup:
     whitelist: tuple[PublicKeyHash, ...] | None = None
     last_whitelist_update: tuple[int, int] | None = None
     """(outbox level, index) of the last whitelist update applied."""
+    boot_sector: bytes = b""
+    """The kernel it was originated with (what a rollup node starts its PVM from)."""
 
     @property
     def metadata(self) -> bytes:
@@ -110,6 +112,7 @@ def originate(
         games=_games({}),
         applied=outbox.AppliedOutputs(),
         whitelist=origination.whitelist,
+        boot_sector=origination.kernel,
     )
 
 

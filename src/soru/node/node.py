@@ -1,0 +1,228 @@
+"""The rollup node: follows layer 1 over its RPC and does, at each new head, what an operator
+of a Tezos rollup node in "operator" mode does (``../shared/SORU-SPEC.md`` §8):
+
+    follow     add every new inbox level to the replica (the PVM runs it)
+    commit     publish a commitment for every commitment period it has processed
+    cement     cement the next commitment once its challenge window is over
+    refute     start a game against each staker of a conflicting commitment, and play its
+               turn in every game: dissect the first section it disagrees with, or prove
+               the one-tick section; claim a timeout when the opponent's clock ran out
+    execute    execute the outbox messages of cemented levels (withdrawals)
+
+A single honest node always wins its games (``soru.protocol.game``): it only ever states
+hashes it computed. :class:`LoserMode` makes a node lie from a tick of a level on — for tests
+and the demo, as Octez's ``--loser-mode`` does.
+
+Each :meth:`RollupNode.step` reads the head, catches up, and injects what it has to; it
+remembers what it injected so that it does not repeat a move before layer 1 answers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from soru.base.hashes import Hash
+from soru.client.rpc import RpcClient, RpcError
+from soru.crypto.addresses import PublicKeyHash, RollupAddress
+from soru.crypto.keys import SecretKey
+from soru.l1 import operations as ops
+from soru.node.replica import Replica
+from soru.protocol import game as games
+from soru.protocol.commitment import Commitment, CommitmentHash
+from soru.protocol.constants import RollupConstants
+from soru.protocol.dissection import Chunk, first_disagreement, new_dissection
+from soru.protocol.refutation import Start
+from soru.pvm.reveals import RevealProvider
+
+
+@dataclass(frozen=True, slots=True)
+class LoserMode:
+    """Lie about every state from ``tick`` ticks into the processing of inbox ``level`` on."""
+
+    level: int
+    tick: int
+
+
+class RollupNode:
+    """An operator node of rollup ``rollup`` that signs with ``operator``."""
+
+    def __init__(self, client: RpcClient, rollup: str, operator: SecretKey,
+                 constants: RollupConstants, *, version: str, preimages: Any = None,
+                 loser: LoserMode | None = None, log: Any = None) -> None:  # fmt: skip
+        self.client, self.rollup, self.operator = client, rollup, operator
+        self.address = RollupAddress.of_b58(rollup)
+        self.me = str(operator.public_key().hash())
+        self.constants, self.loser, self.log = constants, loser, log or (lambda _m: None)
+        view = client.rollup(rollup)
+        self.origination_level = view["origination_level"]
+        reveals = RevealProvider(preimages, self.address.digest, self.origination_level)
+        self.replica = Replica(client.boot_sector(rollup), self.origination_level, reveals,
+                               ticks_per_kernel_run=constants.ticks_per_snapshot,
+                               version=version)  # fmt: skip
+        self.published: dict[int, CommitmentHash] = {}
+        self.injected: set[tuple] = set()
+        self.executed: set[tuple[int, int]] = set()
+        self.counter = -1
+
+    # --- the loop -------------------------------------------------------------------------
+
+    def step(self) -> None:
+        """Catch up with layer 1's head and act."""
+        head = self.client.header()["level"]
+        while self.replica.level < head:
+            level = self.replica.level + 1
+            found = self.client.inbox_level(level)
+            self.replica.add_level(level, found["predecessor_timestamp"],
+                                   bytes.fromhex(found["predecessor"]),
+                                   [bytes.fromhex(m) for m in found["messages"]])  # fmt: skip
+        view = self.client.rollup(self.rollup)
+        self._commit(head, view)
+        self._cement(head, view)
+        self._refute(view)
+        self._play(head, view)
+        self._execute(view)
+
+    def _inject(self, key: tuple, content: ops.Content) -> None:
+        """Sign and inject ``content`` once per ``key``."""
+        if key in self.injected:
+            return
+        account = PublicKeyHash.of_b58(self.me)
+        chain_counter = self.client.contract(self.me)["counter"]
+        self.counter = max(self.counter, chain_counter) + 1
+        signed = ops.SignedOperation.sign(ops.Operation(account, self.counter, content),
+                                          self.operator)  # fmt: skip
+        try:
+            self.client.inject(signed.encode())
+        except RpcError as error:
+            self.log(f"injection of {key[0]} refused: {error}")
+            self.counter = chain_counter
+            return
+        self.injected.add(key)
+        self.log(f"injected {key[0]} {key[1:]}")
+
+    # --- hashes: honest, or lying ----------------------------------------------------------
+
+    def _hash(self, tick: int) -> Hash:
+        """The state hash this node claims at PVM tick ``tick``."""
+        if self.loser is not None:
+            run = self.replica.runs.get(self.loser.level)
+            if run is not None and tick >= run.start_tick + self.loser.tick:
+                return Hash(hashlib.blake2b(b"soru loser %d" % tick, digest_size=32).digest())
+        return self.replica.hash_at(tick)
+
+    def _commitment(self, level: int, predecessor: CommitmentHash) -> Commitment:
+        previous = level - self.constants.commitment_period
+        start, end = self.replica.tick_after(previous), self.replica.tick_after(level)
+        return Commitment(self._hash(end), level, predecessor, end - start)
+
+    # --- commit, cement ---------------------------------------------------------------------
+
+    def _commit(self, head: int, view: dict) -> None:
+        lcc = view["last_cemented_commitment"]
+        predecessor = CommitmentHash.of_b58(lcc["hash"])
+        level = lcc["inbox_level"] + self.constants.commitment_period
+        for known_level, digest in sorted(self.published.items()):
+            if known_level >= level:
+                predecessor, level = digest, known_level + self.constants.commitment_period
+        while level <= self.replica.level and level < head:
+            commitment = self._commitment(level, predecessor)
+            digest = commitment.hash()
+            self._inject(("publish", level), ops.Publish(self.address, commitment))
+            self.published[level] = digest
+            predecessor, level = digest, level + self.constants.commitment_period
+
+    def _cement(self, head: int, view: dict) -> None:
+        lcc = view["last_cemented_commitment"]
+        level = lcc["inbox_level"] + self.constants.commitment_period
+        candidates = [c for c in view["commitments"].values()
+                      if c["inbox_level"] == level and c["predecessor"] == lcc["hash"]
+                      and c["stakers"]]  # fmt: skip
+        if len(candidates) == 1:
+            if candidates[0]["added_level"] + self.constants.challenge_window <= head + 1:
+                self._inject(("cement", level), ops.Cement(self.address))
+
+    # --- refute ----------------------------------------------------------------------------
+
+    def _refute(self, view: dict) -> None:
+        """Start a game against each staker of a commitment that conflicts with one of ours."""
+        playing = {g["alice"] for g in view["games"]} | {g["bob"] for g in view["games"]}
+        ours = {level: digest.to_b58() for level, digest in self.published.items()}
+        mine = {d: c for d, c in view["commitments"].items() if d in ours.values()}
+        for digest, commitment in view["commitments"].items():
+            for own, own_commitment in mine.items():
+                conflict = (commitment["inbox_level"] == own_commitment["inbox_level"]
+                            and commitment["predecessor"] == own_commitment["predecessor"]
+                            and digest != own)  # fmt: skip
+                if not conflict or self.me not in own_commitment["stakers"]:
+                    continue
+                for staker in commitment["stakers"]:
+                    if staker != self.me and not (staker in playing and self.me in playing):
+                        start = Start(CommitmentHash.of_b58(own), CommitmentHash.of_b58(digest))
+                        refute = ops.Refute(self.address, PublicKeyHash.of_b58(staker), start)
+                        self._inject(("start", staker, own), refute)
+
+    def _play(self, head: int, view: dict) -> None:
+        for game in view["games"]:
+            if self.me not in (game["alice"], game["bob"]):
+                continue
+            opponent = game["bob"] if game["alice"] == self.me else game["alice"]
+            if game["turn"] != self.me:
+                clocks = game["clocks"]
+                left = clocks[0] if game["turn"] == game["alice"] else clocks[1]
+                if head + 1 > clocks[2] + left:
+                    timeout = ops.Timeout(self.address, PublicKeyHash.of_b58(game["alice"]),
+                                          PublicKeyHash.of_b58(game["bob"]))  # fmt: skip
+                    self._inject(("timeout", opponent, clocks[2]), timeout)
+                continue
+            move = self._move(game)
+            key = ("move", opponent, game["start_level"], repr(game["state"]))
+            self._inject(key, ops.Refute(self.address, PublicKeyHash.of_b58(opponent), move))
+
+    def _game_ticks(self, game: dict) -> tuple[int, int]:
+        """(the PVM tick of the game's tick 0, the ticks our commitment claims)."""
+        level = game["inbox_level"]
+        base = self.replica.tick_after(level - self.constants.commitment_period)
+        return base, self.replica.tick_after(level) - base
+
+    def _move(self, game: dict) -> games.Move:
+        base, ticks = self._game_ticks(game)
+
+        def claim(tick: int) -> Hash | None:
+            return None if tick > ticks else self._hash(base + tick)
+
+        snapshot_level = game["start_level"] - 1
+        state = game["state"]
+        if "final_move" in state:
+            tick = state["final_move"][0]
+            return games.Prove(tick, self.replica.proof(base + tick, snapshot_level))
+        dissection = [Chunk(None if h is None else Hash(bytes.fromhex(h)), t)
+                      for h, t in state["dissecting"]]  # fmt: skip
+        start, stop = first_disagreement(dissection, claim)
+        if stop.tick - start.tick == 1:
+            return games.Prove(start.tick, self.replica.proof(base + start.tick, snapshot_level))
+        chunks = new_dissection(start, stop.tick, claim, self.constants.number_of_sections,
+                                self.constants.ticks_per_snapshot)  # fmt: skip
+        return games.Dissect(start.tick, tuple(chunks))
+
+    # --- execute -----------------------------------------------------------------------------
+
+    def _execute(self, view: dict) -> None:
+        """Execute every outbox message of the cemented levels this node wrote down."""
+        lcc = view["last_cemented_commitment"]
+        lcc_level = lcc["inbox_level"]
+        if (
+            lcc_level <= self.origination_level
+            or lcc["hash"] != self.published.get(lcc_level, CommitmentHash(bytes(32))).to_b58()
+        ):
+            return
+        for level in range(self.origination_level + 1, lcc_level + 1):
+            for index, _message in enumerate(self.replica.outbox(level)):
+                if (level, index) in self.executed:
+                    continue
+                proof = self.replica.output_proof(lcc_level, level, index).encode()
+                cemented = CommitmentHash.of_b58(lcc["hash"])
+                execute = ops.ExecuteOutboxMessage(self.address, cemented, proof)
+                self._inject(("execute", level, index), execute)
+                self.executed.add((level, index))

@@ -1,0 +1,94 @@
+"""The rollup node (``soru.node``) against a sandbox chain served over HTTP on loopback: an
+honest node and a node lying from a tick of the first inbox level on follow the same rollup
+(Octez's echo kernel, originated through the client operations); both publish their
+commitments, the honest node starts the game against the liar and both play it by
+themselves, move by move, to a one-tick proof; the liar loses its bond (half burned, half to
+the honest operator); the honest commitments are cemented after the challenge window; the
+honest node executes the withdrawal the kernel wrote to its outbox, which lands in the
+contract on layer 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from soru.client.rpc import RpcClient
+from soru.crypto.addresses import ContractHash
+from soru.crypto.keys import SecretKey
+from soru.encoding.michelson_text import parse_expression
+from soru.l1 import operations as ops
+from soru.l1.rpc import RpcServer
+from soru.l1.sandbox import Sandbox, SandboxConfig
+from soru.node.node import LoserMode, RollupNode
+from soru.protocol.constants import SANDBOX
+from soru.protocol.origination import Origination, PvmKind
+from soru.pvm.constants import DEFAULT_VERSION
+
+ECHO = Path(__file__).resolve().parents[4] / "shared" / "testdata" / "kernels" / "echo.wasm"
+CONSTANTS = replace(
+    SANDBOX, commitment_period=2, challenge_window=6, timeout_period=40, max_lookahead=200,
+    ticks_per_snapshot=100_000, max_active_outbox_levels=50,
+).check()  # fmt: skip
+TEZ = 1_000_000
+HONEST, LIAR = SecretKey.from_seed(b"h" * 32), SecretKey.from_seed(b"l" * 32)
+BRIDGE = ContractHash(bytes.fromhex("d1a37c088a1221b636bb5fccb35e05181038ba7c"))
+WITHDRAWAL = bytes.fromhex(
+    "0000000023030b01d1a37c088a1221b636bb5fccb35e05181038ba7c000000000764656661756c74"
+)
+
+
+def _send(client: RpcClient, key: SecretKey, content: ops.Content) -> str:
+    account = key.public_key().hash()
+    counter = client.contract(str(account))["counter"] + 1
+    signed = ops.SignedOperation.sign(ops.Operation(account, counter, content), key)
+    return client.inject(signed.encode())
+
+
+def test_an_honest_node_wins_against_a_liar_and_the_withdrawal_lands() -> None:
+    if not ECHO.exists():
+        pytest.fail(f"{ECHO} is missing (../shared/testdata)")
+    bootstrap = {str(k.public_key().hash()): 50_000 * TEZ for k in (HONEST, LIAR)}
+    config = SandboxConfig(bootstrap, {str(BRIDGE): "unit"}, CONSTANTS)
+    sandbox = Sandbox.in_memory(config)
+    server = RpcServer(sandbox).start()
+    try:
+        client = RpcClient(server.url)
+        origination = Origination(PvmKind.WASM_2_0_0, ECHO.read_bytes(), parse_expression("unit"))
+        made = _send(client, HONEST, ops.OriginateRollup(origination))
+        client.bake()
+        rollup = client.receipt(made)["result"]["rollup"]
+        _send(client, LIAR, ops.AddMessages((WITHDRAWAL,)))
+        client.bake()
+        honest = RollupNode(client, rollup, HONEST, CONSTANTS, version=DEFAULT_VERSION)
+        first = client.rollup(rollup)["origination_level"] + 1
+        liar = RollupNode(client, rollup, LIAR, CONSTANTS, version=DEFAULT_VERSION,
+                          loser=LoserMode(first, 12_345))  # fmt: skip
+        liar_key = str(LIAR.public_key().hash())
+        for _ in range(120):
+            honest.step()
+            liar.step()
+            client.bake()
+            received = client.contract(str(BRIDGE))["received"]
+            if received:
+                break
+        results = [r.result.get("game") for r in sandbox.receipts.values()]
+        assert f"lost by {liar_key}" in results  # the game ended on a one-tick proof
+        view = client.rollup(rollup)
+        assert not view["games"]
+        assert view["last_cemented_commitment"]["inbox_level"] >= first + 1
+        assert received == [{"sender": rollup, "entrypoint": "default",
+                             "parameters": "Unit"}]  # fmt: skip
+        liar_account = client.contract(liar_key)  # (a liar may stake again, with a new bond)
+        assert liar_account["balance"] + liar_account["frozen"] == (
+            50_000 * TEZ - CONSTANTS.stake_amount
+        )
+        honest_account = client.contract(str(HONEST.public_key().hash()))
+        assert honest_account["balance"] + honest_account["frozen"] == (
+            50_000 * TEZ + CONSTANTS.stake_amount // 2
+        )
+        assert sandbox.state.burned == CONSTANTS.stake_amount
+    finally:
+        server.stop()
