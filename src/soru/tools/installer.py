@@ -22,13 +22,14 @@ The config program, byte for byte as Octez (tezos/tezos-mirror ``d26a8bef82``) w
 and it is appended to the installer's wasm as a custom section named ``config``
 (``installer-client/src/installer.rs``, ``wasm_gen::write_custom_section``), the last
 section, so the last 4 bytes of ``/kernel/boot.wasm`` are the program's size — where the
-kernel looks for it. The decoder here is what the installer kernel accepts, so
-:func:`decode_config` refuses (:class:`MalformedConfig`) exactly the programs the kernel
-would trap on before running anything: a path that the SDK's ``RefPath::assert_from``
+kernel looks for it. The decoder here is what the installer kernel accepts:
+:func:`decode_config` refuses (:class:`MalformedConfig`) a program when the kernel would trap
+decoding one of its instructions — a path that the SDK's ``RefPath::assert_from``
 refuses (empty, not starting with ``/``, an empty step, a byte outside ``[A-Za-z0-9._-]``,
 under ``/readonly``), an instruction longer than the kernel's 487-byte buffer
 (``RefConfigInstruction::MAX_SIZE``, ``…/binary/size.rs``), a reveal hash that is not 33
-bytes, trailing bytes. :func:`encode_config` refuses the same things (:class:`InstallerError`).
+bytes, trailing bytes, a size that runs past the program. :func:`encode_config` refuses
+to write any of these (:class:`InstallerError`).
 
 The program :func:`build_installer` writes is the client's (``installer-client/src/
 config.rs create_installer_config``): Reveal the root hash to ``/installer/kernel/boot.wasm``,
