@@ -21,11 +21,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from soru.client.rpc import RpcClient
 from soru.client.wallet import Wallet, bootstrap_key
 from soru.crypto.addresses import parse_contract
 from soru.encoding.michelson_text import parse_expression
 from soru.l1 import operations as ops
+from soru.l1.client import RpcClient
 from soru.l1.rpc import RpcServer
 from soru.l1.sandbox import Sandbox, SandboxConfig
 from soru.protocol.constants import MAINNET, SANDBOX

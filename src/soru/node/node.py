@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from soru.base.hashes import Hash
-from soru.client.rpc import RpcClient, RpcError
 from soru.crypto.addresses import PublicKeyHash, RollupAddress
 from soru.crypto.keys import SecretKey
 from soru.l1 import operations as ops
+from soru.l1.client import RpcClient, RpcError
 from soru.node.replica import Replica
 from soru.protocol import game as games
 from soru.protocol.commitment import Commitment, CommitmentHash

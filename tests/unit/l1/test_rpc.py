@@ -1,4 +1,4 @@
-"""The sandbox chain's RPC server (``soru.l1.rpc``), its client (``soru.client.rpc``) and the
+"""The sandbox chain's RPC server (``soru.l1.rpc``), its client (``soru.l1.client``) and the
 ``soru sandbox`` / ``soru client`` commands: a real HTTP server on loopback, in-process and
 then as a separate ``soru sandbox run`` process baking on a clock, driven by ``soru client``
 processes; the chain survives the server's end.
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from soru.client.rpc import RpcClient, RpcError
 from soru.client.wallet import bootstrap_key
 from soru.crypto.keys import SecretKey
 from soru.l1 import operations as ops
+from soru.l1.client import RpcClient, RpcError
 from soru.l1.rpc import RpcServer
 from soru.l1.sandbox import Sandbox, SandboxConfig
 

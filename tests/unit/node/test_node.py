@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from soru.client.rpc import RpcClient
 from soru.crypto.addresses import ContractHash
 from soru.crypto.keys import SecretKey
 from soru.encoding.michelson_text import parse_expression
 from soru.l1 import operations as ops
+from soru.l1.client import RpcClient
 from soru.l1.rpc import RpcServer
 from soru.l1.sandbox import Sandbox, SandboxConfig
 from soru.node.node import LoserMode, RollupNode

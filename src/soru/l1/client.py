@@ -1,5 +1,7 @@
 """A client of the sandbox chain's RPC server (``soru.l1.rpc``): JSON over HTTP, with the
-server's typed errors turned into :class:`RpcError` (``error`` names the server's class)."""
+server's typed errors turned into :class:`RpcError` (``error`` names the server's class). It
+lives beside the server, in the layer-1 layer, so that the rollup node (``soru.node``) and
+the user's commands (``soru.client``) both build on it."""
 
 from __future__ import annotations
 
