@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from soru.base.errors import SoruError
 from soru.client import commands as client_commands
+from soru.client import node_commands
 
 if TYPE_CHECKING:
     from soru.wasm.exec.machine import Machine
@@ -497,6 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_debug_command(subparsers)
     _add_installer_command(subparsers)
     client_commands.register(subparsers)
+    node_commands.register(subparsers)
     parser.set_defaults(handler=lambda _args: _usage(parser))
     return parser
 

@@ -1,4 +1,5 @@
-"""The demo runs end to end and shows the engine agreeing with itself and with wasmtime."""
+"""The demo runs end to end: the rollup lifecycle with real processes (a sandbox chain, two
+rollup nodes, one lying), then the engine agreeing with itself and with wasmtime."""
 
 import subprocess
 import sys
@@ -18,3 +19,11 @@ def test_demo_runs_and_agrees() -> None:
     assert "wasmtime fast engine: same state hashes" in proc.stdout
     assert "verified: srs1" in proc.stdout
     assert "the liar's claim is refuted" in proc.stdout
+    # the lifecycle, live: layer 1, the installer, two nodes, a game, cementation, withdrawal
+    assert "layer 1 is up at http://127.0.0.1:" in proc.stdout
+    assert "installer that reveals the 408-byte kernel" in proc.stdout
+    assert "move: prove the step from tick" in proc.stdout
+    assert "the liar lost on a one-tick proof" in proc.stdout
+    assert "honest operator 105,000 tez, liar 90,000 tez" in proc.stdout
+    assert "the honest commitment is cemented" in proc.stdout
+    assert "executed the withdrawal from the outbox" in proc.stdout

@@ -12,6 +12,7 @@ import urllib.request
 from typing import Any
 
 from soru.base.errors import SoruError
+from soru.protocol.constants import RollupConstants
 
 
 class RpcError(SoruError):
@@ -67,6 +68,11 @@ class RpcClient:
     def boot_sector(self, address: str) -> bytes:
         path = f"/chains/main/blocks/head/context/smart_rollups/smart_rollup/{address}/boot_sector"
         return bytes.fromhex(self.get(path))
+
+    def constants(self) -> tuple[RollupConstants, str]:
+        """The chain's rollup constants and the PVM version of its rollups."""
+        found = self.get("/chains/main/blocks/head/context/constants")
+        return RollupConstants(**found["smart_rollup"]).check(), str(found["pvm_version"])
 
     def inbox(self) -> dict:
         return self.get("/chains/main/blocks/head/context/smart_rollups/inbox")

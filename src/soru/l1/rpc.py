@@ -13,6 +13,7 @@ Octez's node RPCs where one exists. Binary values (hashes, operations, messages)
     GET  …/smart_rollups/smart_rollup/<sr1…>/boot_sector   the kernel it was originated with
     GET  /chains/main/blocks/head/context/smart_rollups/inbox
                                                        the shared inbox head (level, srib1…)
+    GET  /chains/main/blocks/head/context/constants     the rollup constants, the PVM version
     GET  /chains/main/inbox/levels/<level>              that level's messages (SOL … EOL),
                                                        the predecessor's timestamp and hash
     POST /injection/operation                           body: "<hex>" → the operation hash
@@ -149,6 +150,13 @@ def _boot_sector(sandbox: Sandbox, parts: list[str]) -> str:
     return found.boot_sector.hex()
 
 
+def _constants(sandbox: Sandbox, parts: list[str]) -> dict:
+    from dataclasses import asdict
+
+    return {"smart_rollup": asdict(sandbox.state.constants),
+            "pvm_version": sandbox.state.pvm_version}  # fmt: skip
+
+
 def _inbox(sandbox: Sandbox, parts: list[str]) -> dict:
     inbox = sandbox.state.inbox
     return {"level": inbox.level, "hash": inbox.hash().to_b58(), "bytes": inbox.encode().hex()}
@@ -190,6 +198,7 @@ _GET: list[tuple[tuple[str, ...], Route]] = [
         _boot_sector,
     ),  # fmt: skip
     (("chains", "main", "blocks", "head", "context", "smart_rollups", "inbox"), _inbox),
+    (("chains", "main", "blocks", "head", "context", "constants"), _constants),
     (("chains", "main", "inbox", "levels", "*"), _inbox_level),
 ]
 

@@ -14,13 +14,15 @@ hashes it computed. :class:`LoserMode` makes a node lie from a tick of a level o
 and the demo, as Octez's ``--loser-mode`` does.
 
 Each :meth:`RollupNode.step` reads the head, catches up, and injects what it has to; it
-remembers what it injected so that it does not repeat a move before layer 1 answers.
+remembers what it injected so that it does not repeat an operation before layer 1 answers,
+and tries again one that failed.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from soru.base.hashes import Hash
@@ -35,6 +37,9 @@ from soru.protocol.constants import RollupConstants
 from soru.protocol.dissection import Chunk, first_disagreement, new_dissection
 from soru.protocol.refutation import Start
 from soru.pvm.reveals import RevealProvider
+
+MAX_TRIES = 3
+"""How many times the node sends an operation that layer 1 refused before giving up."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +62,15 @@ class RollupNode:
         self.constants, self.loser, self.log = constants, loser, log or (lambda _m: None)
         view = client.rollup(rollup)
         self.origination_level = view["origination_level"]
-        reveals = RevealProvider(preimages, self.address.digest, self.origination_level)
+        directory = None if preimages is None else Path(preimages)
+        reveals = RevealProvider(directory, self.address.digest, self.origination_level)
         self.replica = Replica(client.boot_sector(rollup), self.origination_level, reveals,
                                ticks_per_kernel_run=constants.ticks_per_snapshot,
                                version=version)  # fmt: skip
         self.published: dict[int, CommitmentHash] = {}
-        self.injected: set[tuple] = set()
+        self.pending: dict[tuple, str] = {}
+        self.done: set[tuple] = set()
+        self.failures: dict[tuple, int] = {}
         self.executed: set[tuple[int, int]] = set()
         self.counter = -1
 
@@ -77,16 +85,18 @@ class RollupNode:
             self.replica.add_level(level, found["predecessor_timestamp"],
                                    bytes.fromhex(found["predecessor"]),
                                    [bytes.fromhex(m) for m in found["messages"]])  # fmt: skip
+        self._settle()
         view = self.client.rollup(self.rollup)
         self._commit(head, view)
         self._cement(head, view)
-        self._refute(view)
+        self._refute(head, view)
         self._play(head, view)
         self._execute(view)
 
-    def _inject(self, key: tuple, content: ops.Content) -> None:
-        """Sign and inject ``content`` once per ``key``."""
-        if key in self.injected:
+    def _inject(self, key: tuple, content: ops.Content, what: str) -> None:
+        """Sign and inject ``content`` for ``key`` — unless an operation for ``key`` is
+        waiting for its block or was applied (a failed one may be tried again)."""
+        if key in self.pending or key in self.done or self.failures.get(key, 0) >= MAX_TRIES:
             return
         account = PublicKeyHash.of_b58(self.me)
         chain_counter = self.client.contract(self.me)["counter"]
@@ -94,13 +104,29 @@ class RollupNode:
         signed = ops.SignedOperation.sign(ops.Operation(account, self.counter, content),
                                           self.operator)  # fmt: skip
         try:
-            self.client.inject(signed.encode())
+            self.pending[key] = self.client.inject(signed.encode())
         except RpcError as error:
             self.log(f"injection of {key[0]} refused: {error}")
             self.counter = chain_counter
             return
-        self.injected.add(key)
-        self.log(f"injected {key[0]} {key[1:]}")
+        self.log(f"injected: {what}")
+
+    def _settle(self) -> None:
+        """Learn what became of the operations injected so far."""
+        for key, operation in list(self.pending.items()):
+            try:
+                receipt = self.client.receipt(operation)
+            except RpcError as error:
+                if error.status == 404:
+                    continue  # not in a block yet
+                raise
+            del self.pending[key]
+            if receipt["status"] == "applied":
+                self.done.add(key)
+            else:
+                self.failures[key] = self.failures.get(key, 0) + 1
+                self.log(f"{key[0]} {receipt['status']}: {receipt['error']}")
+                self.counter = -1  # resynchronise with layer 1's counter
 
     # --- hashes: honest, or lying ----------------------------------------------------------
 
@@ -129,7 +155,8 @@ class RollupNode:
         while level <= self.replica.level and level < head:
             commitment = self._commitment(level, predecessor)
             digest = commitment.hash()
-            self._inject(("publish", level), ops.Publish(self.address, commitment))
+            what = f"commitment {digest.to_b58()[:12]}… for inbox level {level}"
+            self._inject(("publish", level), ops.Publish(self.address, commitment), what)
             self.published[level] = digest
             predecessor, level = digest, level + self.constants.commitment_period
 
@@ -141,12 +168,14 @@ class RollupNode:
                       and c["stakers"]]  # fmt: skip
         if len(candidates) == 1:
             if candidates[0]["added_level"] + self.constants.challenge_window <= head + 1:
-                self._inject(("cement", level), ops.Cement(self.address))
+                what = f"cement the commitment of inbox level {level}"
+                self._inject(("cement", level), ops.Cement(self.address), what)
 
     # --- refute ----------------------------------------------------------------------------
 
-    def _refute(self, view: dict) -> None:
-        """Start a game against each staker of a commitment that conflicts with one of ours."""
+    def _refute(self, head: int, view: dict) -> None:
+        """Start a game against each staker of a commitment that conflicts with one of ours,
+        once layer 1 allows it (a commitment period after the disputed level)."""
         playing = {g["alice"] for g in view["games"]} | {g["bob"] for g in view["games"]}
         ours = {level: digest.to_b58() for level, digest in self.published.items()}
         mine = {d: c for d, c in view["commitments"].items() if d in ours.values()}
@@ -157,11 +186,14 @@ class RollupNode:
                             and digest != own)  # fmt: skip
                 if not conflict or self.me not in own_commitment["stakers"]:
                     continue
+                if head + 1 < commitment["inbox_level"] + self.constants.commitment_period:
+                    continue
                 for staker in commitment["stakers"]:
                     if staker != self.me and not (staker in playing and self.me in playing):
                         start = Start(CommitmentHash.of_b58(own), CommitmentHash.of_b58(digest))
                         refute = ops.Refute(self.address, PublicKeyHash.of_b58(staker), start)
-                        self._inject(("start", staker, own), refute)
+                        what = f"start a refutation game against {staker}"
+                        self._inject(("start", staker, own), refute, what)
 
     def _play(self, head: int, view: dict) -> None:
         for game in view["games"]:
@@ -174,11 +206,13 @@ class RollupNode:
                 if head + 1 > clocks[2] + left:
                     timeout = ops.Timeout(self.address, PublicKeyHash.of_b58(game["alice"]),
                                           PublicKeyHash.of_b58(game["bob"]))  # fmt: skip
-                    self._inject(("timeout", opponent, clocks[2]), timeout)
+                    what = f"claim the timeout of {opponent}"
+                    self._inject(("timeout", opponent, clocks[2]), timeout, what)
                 continue
             move = self._move(game)
             key = ("move", opponent, game["start_level"], repr(game["state"]))
-            self._inject(key, ops.Refute(self.address, PublicKeyHash.of_b58(opponent), move))
+            refute = ops.Refute(self.address, PublicKeyHash.of_b58(opponent), move)
+            self._inject(key, refute, _describe(move))
 
     def _game_ticks(self, game: dict) -> tuple[int, int]:
         """(the PVM tick of the game's tick 0, the ticks our commitment claims)."""
@@ -224,5 +258,14 @@ class RollupNode:
                 proof = self.replica.output_proof(lcc_level, level, index).encode()
                 cemented = CommitmentHash.of_b58(lcc["hash"])
                 execute = ops.ExecuteOutboxMessage(self.address, cemented, proof)
-                self._inject(("execute", level, index), execute)
+                what = f"execute outbox message {index} of level {level}"
+                self._inject(("execute", level, index), execute, what)
                 self.executed.add((level, index))
+
+
+def _describe(move: games.Move) -> str:
+    if isinstance(move, games.Prove):
+        return f"move: prove the step from tick {move.choice} ({len(move.proof.encode())} bytes)"
+    first, last = move.dissection[0].tick, move.dissection[-1].tick
+    sections = len(move.dissection) - 1
+    return f"move: cut ticks {first:,}..{last:,} into {sections} sections"

@@ -1,19 +1,23 @@
-"""``soru demo``: the end-to-end demonstration of what soru can do today.
+"""``soru demo``: the end-to-end demonstration.
 
-The full rollup lifecycle (layer 1 sandbox, rollup nodes) is not built yet; until it is, the
-demo exercises the layers everything stands on:
+1. **the rollup lifecycle, live** (``soru.tools.lifecycle``): a layer-1 sandbox chain, a
+   kernel originated through the installer, two rollup nodes — one honest, one lying from a
+   tick on — their refutation game played move by move down to a one-tick proof, the liar's
+   stake split, the honest commitment cemented, a withdrawal executed from the outbox on
+   layer 1; all as real processes talking HTTP on loopback;
 
-1. decode and validate a real Tezos kernel with floats forbidden, as the PVM does;
-2. run a program straight through, then again in pieces of a few thousand ticks, and show
+and under the hood, the layers it stands on:
+
+2. decode and validate a real Tezos kernel with floats forbidden, as the PVM does;
+3. run a program straight through, then again in pieces of a few thousand ticks, and show
    that both reach the same results in the same number of ticks — and the same results as
    wasmtime, the fast engine;
-3. feed it bad input and show the typed errors;
-4. run the echo kernel in the PVM over two inbox levels on both engines (same state hashes)
+4. feed it bad input and show the typed errors;
+5. run the echo kernel in the PVM over two inbox levels on both engines (same state hashes)
    and prove one tick;
-5. play a dissection game between the honest PVM and one that lies from some tick on, down
-   to one tick, settled by a refutation proof checked as layer 1 checks it (the layer-1
-   protocol that hosts such games — stakes, clocks, operations — is not built yet);
-6. run the official WebAssembly core test suite (skippable with ``--no-suite``).
+6. play a dissection game between the honest PVM and one that lies from some tick on, down
+   to one tick, settled by a refutation proof checked as layer 1 checks it;
+7. run the official WebAssembly core test suite (skippable with ``--no-suite``).
 """
 
 from __future__ import annotations
@@ -253,9 +257,26 @@ def _suite_stage() -> None:
     )
 
 
+def _lifecycle_stage() -> None:
+    import tempfile
+
+    from soru.tools import lifecycle
+
+    _say("The rollup lifecycle: layer 1, the installer, an honest node and a lying one")
+    path = KERNELS / "echo.wasm"
+    if not path.exists():
+        print(f"   (skipped: {path} not found)")
+        return
+    with tempfile.TemporaryDirectory(prefix="soru-demo-") as workdir:
+        if not lifecycle.run(Path(workdir), path.read_bytes()):
+            raise SystemExit("the lifecycle did not complete")
+
+
 def run(*, suite: bool = True, limit: int = 3000, piece: int = 5000) -> int:
     """Run the demo; returns the process exit status."""
-    print("soru demo — engine, PVM and refutation stages (layer 1 and the nodes come next)")
+    print("soru demo — the rollup lifecycle, then the engine, PVM and proof stages under it")
+    _lifecycle_stage()
+    _say("Under the hood")
     _kernel_stage()
     _run_stage(limit, piece)
     _bad_input_stage()
