@@ -61,11 +61,9 @@ def _block_operations(sandbox: Sandbox, parts: list[str]) -> list:
         raise NotFound(f"no block at level {parts[0]}")
     found = []
     for operation in sandbox.blocks[level - 1].operations:
-        for digest, signed in sandbox.signed.items():
-            if signed.operation == operation:
-                found.append({"hash": digest.hex(), "bytes": signed.encode().hex(),
-                              "receipt": _receipt(sandbox.receipts[digest])})  # fmt: skip
-                break
+        digest = sandbox.by_operation[operation.hash()]
+        found.append({"hash": digest.hex(), "bytes": sandbox.signed[digest].encode().hex(),
+                      "receipt": _receipt(sandbox.receipts[digest])})  # fmt: skip
     return found
 
 

@@ -73,6 +73,7 @@ class Sandbox:
         self.blocks: list[chain.Block] = []
         self.receipts: dict[bytes, chain.Receipt] = {}
         self.signed: dict[bytes, SignedOperation] = {}
+        self.by_operation: dict[bytes, bytes] = {}  # operation hash -> signed operation hash
 
     @classmethod
     def in_memory(cls, config: SandboxConfig) -> Sandbox:
@@ -127,6 +128,7 @@ class Sandbox:
         for signed, receipt in zip(pending, receipts, strict=True):
             self.receipts[signed.hash()] = receipt
             self.signed[signed.hash()] = signed
+            self.by_operation[signed.operation.hash()] = signed.hash()
         return block, receipts
 
     def inbox_history(self) -> InboxHistory:

@@ -92,3 +92,43 @@ def test_an_honest_node_wins_against_a_liar_and_the_withdrawal_lands() -> None:
         assert sandbox.state.burned == CONSTANTS.stake_amount
     finally:
         server.stop()
+
+
+def test_a_node_that_stops_answering_loses_by_timeout() -> None:
+    """The liar plays until the game starts, then goes silent: once its clock has run out,
+    the honest node claims the timeout and the liar loses its bond."""
+    if not ECHO.exists():
+        pytest.fail(f"{ECHO} is missing (../shared/testdata)")
+    constants = replace(CONSTANTS, timeout_period=5).check()
+    bootstrap = {str(k.public_key().hash()): 50_000 * TEZ for k in (HONEST, LIAR)}
+    sandbox = Sandbox.in_memory(SandboxConfig(bootstrap, {}, constants))
+    server = RpcServer(sandbox).start()
+    try:
+        client = RpcClient(server.url)
+        origination = Origination(PvmKind.WASM_2_0_0, ECHO.read_bytes(), parse_expression("unit"))
+        made = _send(client, HONEST, ops.OriginateRollup(origination))
+        client.bake()
+        rollup = client.receipt(made)["result"]["rollup"]
+        first = client.rollup(rollup)["origination_level"] + 1
+        honest = RollupNode(client, rollup, HONEST, constants, version=DEFAULT_VERSION)
+        liar = RollupNode(client, rollup, LIAR, constants, version=DEFAULT_VERSION,
+                          loser=LoserMode(first, 777))  # fmt: skip
+        liar_key = str(LIAR.public_key().hash())
+        silent = staked = False
+        for _ in range(80):
+            honest.step()
+            if not silent:
+                liar.step()
+                silent = bool(client.rollup(rollup)["games"])
+            client.bake()
+            stakers = client.rollup(rollup)["stakers"]
+            staked = staked or liar_key in stakers
+            if staked and liar_key not in stakers:
+                break
+        results = [r.result.get("game") for r in sandbox.receipts.values()]
+        assert f"lost by {liar_key}" in results
+        timeouts = [h for h, r in sandbox.receipts.items() if r.status == "applied"
+                    and isinstance(sandbox.signed[h].operation.content, ops.Timeout)]  # fmt: skip
+        assert len(timeouts) == 1 and sandbox.state.burned == constants.stake_amount
+    finally:
+        server.stop()
