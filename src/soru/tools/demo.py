@@ -165,10 +165,8 @@ def _game_stage() -> None:
     from soru.encoding.inbox import External
     from soru.protocol.dissection import Chunk, check_dissection, first_disagreement, new_dissection
     from soru.protocol.inbox_proof import InboxHistory
-    from soru.protocol.refutation_proof import ProofContext, RefutationProof, check
-    from soru.pvm import driver, layout, vm
+    from soru.pvm import driver, layout
     from soru.pvm.history import LevelTrace
-    from soru.pvm.proof import produce_proof
     from soru.pvm.reveals import RevealProvider
     from soru.pvm.state import TickState
 
@@ -222,6 +220,15 @@ def _game_stage() -> None:
             f" {other_name} disputes ticks {start.tick}..{stop.tick}"
         )
         move += 1
+    _settle_game(trace, history, inbox, reveals, start, stop, liar)
+
+
+def _settle_game(trace, history, inbox, reveals, start, stop, liar) -> None:
+    """The one-tick section left: the honest proof, checked by layer 1's rule."""
+    from soru.protocol.refutation_proof import ProofContext, RefutationProof, check
+    from soru.pvm import layout, vm
+    from soru.pvm.proof import produce_proof
+
     before = trace.state_at(start.tick)
     request = vm.input_request(before)
     given, message = None, None
