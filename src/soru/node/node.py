@@ -146,6 +146,9 @@ class RollupNode:
     # --- commit, cement ---------------------------------------------------------------------
 
     def _commit(self, head: int, view: dict) -> None:
+        for digest, stored in view["commitments"].items():  # ours, even from before a restart
+            if self.me in stored["stakers"]:
+                self.published.setdefault(stored["inbox_level"], CommitmentHash.of_b58(digest))
         lcc = view["last_cemented_commitment"]
         predecessor = CommitmentHash.of_b58(lcc["hash"])
         level = lcc["inbox_level"] + self.constants.commitment_period

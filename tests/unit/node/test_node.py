@@ -132,3 +132,46 @@ def test_a_node_that_stops_answering_loses_by_timeout() -> None:
         assert len(timeouts) == 1 and sandbox.state.burned == constants.stake_amount
     finally:
         server.stop()
+
+
+def test_a_restarted_honest_node_takes_up_its_game() -> None:
+    """The honest node is replaced by a fresh one (a restart: nothing but layer 1 to go on)
+    in the middle of the game; the new one rebuilds its replica, recognises its commitments
+    and wins."""
+    if not ECHO.exists():
+        pytest.fail(f"{ECHO} is missing (../shared/testdata)")
+    bootstrap = {str(k.public_key().hash()): 50_000 * TEZ for k in (HONEST, LIAR)}
+    sandbox = Sandbox.in_memory(SandboxConfig(bootstrap, {}, CONSTANTS))
+    server = RpcServer(sandbox).start()
+    try:
+        client = RpcClient(server.url)
+        origination = Origination(PvmKind.WASM_2_0_0, ECHO.read_bytes(), parse_expression("unit"))
+        made = _send(client, HONEST, ops.OriginateRollup(origination))
+        client.bake()
+        rollup = client.receipt(made)["result"]["rollup"]
+        first = client.rollup(rollup)["origination_level"] + 1
+
+        def honest_node() -> RollupNode:
+            return RollupNode(client, rollup, HONEST, CONSTANTS, version=DEFAULT_VERSION)
+
+        honest = honest_node()
+        liar = RollupNode(client, rollup, LIAR, CONSTANTS, version=DEFAULT_VERSION,
+                          loser=LoserMode(first, 4321))  # fmt: skip
+        liar_key, restarted = str(LIAR.public_key().hash()), False
+        for _ in range(80):
+            honest.step()
+            liar.step()
+            client.bake()
+            view = client.rollup(rollup)
+            if view["games"] and not restarted:
+                honest, restarted = honest_node(), True
+            if restarted and liar_key not in view["stakers"]:
+                break
+        assert restarted
+        results = [r.result.get("game") for r in sandbox.receipts.values()]
+        assert f"lost by {liar_key}" in results
+        failed = [r for r in sandbox.receipts.values() if r.status == "failed"
+                  and "DoublePublish" in str(r.error)]  # fmt: skip
+        assert not failed  # the restarted node knew what it had published
+    finally:
+        server.stop()
