@@ -67,9 +67,11 @@ blocks per player clock, 172,800 lookahead, 10,000 tez stake, 32 sections."""
 SANDBOX = RollupConstants(
     commitment_period=60,
     challenge_window=120,
-    timeout_period=60,
+    timeout_period=300,
     max_lookahead=1_000,
     max_active_outbox_levels=240,
 ).check()
 """A local chain's: commitments every 60 blocks as on mainnet, but a 120-block challenge
-window and 60-block clocks, so that cementing and timeouts come within seconds."""
+window so that cementing comes within seconds, and 300-block clocks — long enough for a node
+on a loaded machine to compute its move at a block every 0.1 s, short enough to see a
+timeout."""
