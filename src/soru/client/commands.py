@@ -6,10 +6,14 @@ and talk to it over its RPC.
     soru client [--endpoint URL] [--wallet FILE] head | balance NAME | receipt HASH | bake
                 | transfer TEZ --from A --to B | originate-rollup --kernel K --type T --from A
                 | add-messages --from A HEX… | rollup SR1
+                | execute-outbox --rollup SR1 --node URL --level L --index I --from A
 
 ``sandbox init`` writes ``D/chain.db`` and ``D/wallet.json`` (the bootstrap accounts'
 keys, named ``bootstrap1``…); ``sandbox run`` prints ``rpc: <url>`` once it serves, and
-serves until interrupted. Every client command prints JSON.
+serves until interrupted. ``execute-outbox`` asks a rollup node (``soru node run
+--rpc-port``) for the proof of an outbox message and sends it to layer 1, as Octez's
+``execute outbox message of smart rollup <sr> from <src> for commitment hash <c> and output
+proof <p>`` does. Every client command prints JSON.
 """
 
 from __future__ import annotations
@@ -22,12 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from soru.client.wallet import Wallet, bootstrap_key
-from soru.crypto.addresses import parse_contract
+from soru.crypto.addresses import RollupAddress, parse_contract
 from soru.encoding.michelson_text import parse_expression
 from soru.l1 import operations as ops
 from soru.l1.client import RpcClient
 from soru.l1.rpc import RpcServer
 from soru.l1.sandbox import Sandbox, SandboxConfig
+from soru.protocol.commitment import CommitmentHash
 from soru.protocol.constants import MAINNET, SANDBOX
 from soru.protocol.origination import Origination, PvmKind
 
@@ -98,6 +103,22 @@ def _add_messages(args: Any) -> int:
     return _sign_and_inject(args, args.source, ops.AddMessages(messages))
 
 
+def outbox_execution(node_url: str, rollup: str, level: int,
+                     index: int) -> ops.ExecuteOutboxMessage:  # fmt: skip
+    """The operation executing outbox message ``index`` of ``level``, with the commitment and
+    output proof the rollup node at ``node_url`` gives (``soru.node.rpc``)."""
+    path = f"/global/block/head/helpers/proofs/outbox/{level}/messages?index={index}"
+    found = RpcClient(node_url).get(path)
+    return ops.ExecuteOutboxMessage(RollupAddress.of_b58(rollup),
+                                    CommitmentHash.of_b58(found["commitment"]),
+                                    bytes.fromhex(found["proof"]))  # fmt: skip
+
+
+def _execute_outbox(args: Any) -> int:
+    execution = outbox_execution(args.node, args.rollup, args.level, args.index)
+    return _sign_and_inject(args, args.source, execution)
+
+
 def _client_query(args: Any) -> int:
     client = RpcClient(args.endpoint)
     if args.query == "head":
@@ -155,3 +176,10 @@ def _register_client(subparsers: Any) -> None:
     add.add_argument("messages", nargs="+", metavar="HEX")
     add.add_argument("--from", dest="source", required=True)
     add.set_defaults(handler=_add_messages)
+    execute = commands.add_parser("execute-outbox", help="execute a cemented outbox message")
+    execute.add_argument("--rollup", required=True)
+    execute.add_argument("--node", required=True, help="the rollup node's RPC URL")
+    execute.add_argument("--level", type=int, required=True, help="the outbox level")
+    execute.add_argument("--index", type=int, required=True, help="the message's index")
+    execute.add_argument("--from", dest="source", required=True)
+    execute.set_defaults(handler=_execute_outbox)

@@ -2,10 +2,12 @@
 
     soru node run --endpoint URL --rollup sr1… --operator ALIAS [--wallet FILE]
                   [--preimages-dir DIR] [--loser-mode LEVEL:TICK] [--poll SECONDS]
+                  [--rpc-host H] [--rpc-port P]
 
 It prints one line per action (``[name] injected publish (60,)``…) and runs until
-interrupted. ``--loser-mode`` makes it lie from tick TICK of inbox level LEVEL on (to see a
-refutation game being lost)."""
+interrupted. With ``--rpc-port`` (0: any free port) it serves the node's RPC
+(``soru.node.rpc``) and prints ``rpc: <url>`` first. ``--loser-mode`` makes it lie from
+tick TICK of inbox level LEVEL on (to see a refutation game being lost)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from typing import Any
 from soru.client.wallet import Wallet
 from soru.l1.client import RpcClient, RpcError
 from soru.node.node import LoserMode, RollupNode
+from soru.node.rpc import NodeRpcServer
 
 
 def _loser(text: str | None) -> LoserMode | None:
@@ -32,6 +35,10 @@ def _run(args: Any) -> int:
     node = RollupNode(client, args.rollup, Wallet(args.wallet).secret(args.operator), constants,
                       version=version, preimages=args.preimages_dir, loser=_loser(args.loser_mode),
                       log=lambda line: print(f"[{name}] {line}", flush=True))  # fmt: skip
+    server = None
+    if args.rpc_port is not None:
+        server = NodeRpcServer(node, args.rpc_host, args.rpc_port).start()
+        print(f"rpc: {server.url}", flush=True)
     print(f"[{name}] following {args.rollup} at {args.endpoint}", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -42,6 +49,8 @@ def _run(args: Any) -> int:
         except RpcError as error:  # the chain went away or is restarting: try again
             print(f"[{name}] {error}", flush=True)
         stop.wait(args.poll)
+    if server is not None:
+        server.stop()
     return 0
 
 
@@ -57,4 +66,6 @@ def register(subparsers: Any) -> None:
     run.add_argument("--preimages-dir", default=None)
     run.add_argument("--loser-mode", default=None, metavar="LEVEL:TICK")
     run.add_argument("--poll", type=float, default=0.05)
+    run.add_argument("--rpc-host", default="127.0.0.1")
+    run.add_argument("--rpc-port", type=int, default=None, help="serve the node's RPC (0: any)")
     run.set_defaults(handler=_run)

@@ -20,32 +20,24 @@ Octez's node RPCs where one exists. Binary values (hashes, operations, messages)
     POST /sandbox/bake                                  bake the mempool now → the new header
 
 Errors answer with a JSON ``{"error": "<class>", "message": …}`` and status 400 (bad input:
-a malformed or unsigned operation) or 404 (nothing there). :class:`RpcServer` serves a
-:class:`~soru.l1.sandbox.Sandbox` from a thread; with ``block_time`` it also bakes on a
-clock.
+a malformed or unsigned operation) or 404 (nothing there) — ``soru.l1.http`` serves the
+table. :class:`RpcServer` serves a :class:`~soru.l1.sandbox.Sandbox` from a thread; with
+``block_time`` it also bakes on a clock.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from soru.base.errors import SoruError
 from soru.crypto.addresses import RollupAddress
 from soru.l1 import chain
+from soru.l1.http import Call, JsonServer, NotFound, Route
 from soru.l1.sandbox import Sandbox
 from soru.protocol import game as games
 from soru.protocol import staking
 from soru.protocol.rollup import Rollup
-
-Route = Callable[[Sandbox, list[str]], Any]
-
-
-class NotFound(SoruError):
-    """No such resource."""
 
 
 def _header(sandbox: Sandbox) -> dict:
@@ -172,124 +164,52 @@ def _inbox_level(sandbox: Sandbox, parts: list[str]) -> dict:
             "predecessor_timestamp": timestamp, "predecessor": block.predecessor.hex()}  # fmt: skip
 
 
-_GET: list[tuple[tuple[str, ...], Route]] = [
-    (("chains", "main", "blocks", "head", "header"), lambda s, p: _header(s)),
-    (("chains", "main", "blocks", "*", "operations"), _block_operations),
-    (("chains", "main", "operations", "*"), _operation),
-    (("chains", "main", "blocks", "head", "context", "contracts", "*"), _contract),
-    (
-        ("chains", "main", "blocks", "head", "context", "smart_rollups", "smart_rollup", "*"),
-        _rollup,
-    ),  # fmt: skip
-    (
-        (
-            "chains",
-            "main",
-            "blocks",
-            "head",
-            "context",
-            "smart_rollups",
-            "smart_rollup",
-            "*",
-            "boot_sector",
-        ),
-        _boot_sector,
-    ),  # fmt: skip
-    (("chains", "main", "blocks", "head", "context", "smart_rollups", "inbox"), _inbox),
-    (("chains", "main", "blocks", "head", "context", "constants"), _constants),
-    (("chains", "main", "inbox", "levels", "*"), _inbox_level),
-]
+_BASE = "/chains/main/blocks/head/context"
 
 
-def _route(path: str) -> tuple[Route, list[str]]:
-    parts = [p for p in path.split("?")[0].split("/") if p]
-    for pattern, route in _GET:
-        if len(pattern) != len(parts):
-            continue
-        pairs = list(zip(pattern, parts, strict=True))
-        if all(a in ("*", b) for a, b in pairs):
-            return route, [b for a, b in pairs if a == "*"]
-    raise NotFound(f"no RPC at {path}")
+def _routes(sandbox: Sandbox) -> list[Route]:
+    def get(pattern: str, answer: Callable[[Sandbox, list[str]], Any]) -> Route:
+        return Route("GET", pattern, lambda call: answer(sandbox, list(call.args)))
+
+    def inject(call: Call) -> str:
+        text = "" if call.body is None else call.body
+        if not isinstance(text, str):
+            raise ValueError("the body is the operation's hex, as a JSON string")
+        return sandbox.inject(bytes.fromhex(text)).hex()
+
+    def bake(call: Call) -> dict:
+        sandbox.bake()
+        return _header(sandbox)
+
+    return [
+        get("/chains/main/blocks/head/header", lambda s, p: _header(s)),
+        get("/chains/main/blocks/*/operations", _block_operations),
+        get("/chains/main/operations/*", _operation),
+        get(f"{_BASE}/contracts/*", _contract),
+        get(f"{_BASE}/smart_rollups/smart_rollup/*", _rollup),
+        get(f"{_BASE}/smart_rollups/smart_rollup/*/boot_sector", _boot_sector),
+        get(f"{_BASE}/smart_rollups/inbox", _inbox),
+        get(f"{_BASE}/constants", _constants),
+        get("/chains/main/inbox/levels/*", _inbox_level),
+        Route("POST", "/injection/operation", inject),
+        Route("POST", "/sandbox/bake", bake),
+    ]
 
 
-class _Handler(BaseHTTPRequestHandler):
-    sandbox: Sandbox  # set on the subclass the server makes
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet: the node logs
-        pass
-
-    def _answer(self, status: int, body: object) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _guarded(self, action: Callable[[], object]) -> None:
-        try:
-            with self.sandbox.lock:
-                body = action()
-        except NotFound as error:
-            self._answer(404, {"error": type(error).__name__, "message": str(error)})
-        except (SoruError, ValueError) as error:
-            self._answer(400, {"error": type(error).__name__, "message": str(error)})
-        else:
-            self._answer(200, body)
-
-    def do_GET(self) -> None:
-        def answer() -> object:
-            route, args = _route(self.path)
-            return route(self.sandbox, args)
-
-        self._guarded(answer)
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > 4 << 20:
-            self._answer(413, {"error": "TooLarge", "message": "request over 4 MiB"})
-            return
-        raw = self.rfile.read(length)
-
-        def answer() -> object:
-            if self.path == "/injection/operation":
-                text = json.loads(raw or b'""')
-                if not isinstance(text, str):
-                    raise ValueError("the body is the operation's hex, as a JSON string")
-                return self.sandbox.inject(bytes.fromhex(text)).hex()
-            if self.path == "/sandbox/bake":
-                self.sandbox.bake()
-                return _header(self.sandbox)
-            raise NotFound(f"no RPC at {self.path}")
-
-        self._guarded(answer)
-
-
-class RpcServer:
-    """Serves ``sandbox`` on ``host:port`` (port 0: any free one) from a background thread;
-    bakes every ``block_time`` seconds when given."""
+class RpcServer(JsonServer):
+    """Serves ``sandbox`` on ``host:port`` (port 0: any free one) from a background thread,
+    each request holding the sandbox's lock; bakes every ``block_time`` seconds when given."""
 
     def __init__(self, sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0,
                  block_time: float | None = None) -> None:  # fmt: skip
-        handler = type("Handler", (_Handler,), {"sandbox": sandbox})
-        self.sandbox = sandbox
-        self.server = ThreadingHTTPServer((host, port), handler)
-        self.block_time = block_time
+        super().__init__(_routes(sandbox), host, port, lock=sandbox.lock)
+        self.sandbox, self.block_time = sandbox, block_time
         self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     def start(self) -> RpcServer:
-        serve = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._threads.append(serve)
+        super().start()
         if self.block_time is not None:
-            self._threads.append(threading.Thread(target=self._bake_on_clock, daemon=True))
-        for thread in self._threads:
-            thread.start()
+            self.run_beside(self._bake_on_clock)
         return self
 
     def _bake_on_clock(self) -> None:
@@ -299,7 +219,4 @@ class RpcServer:
 
     def stop(self) -> None:
         self._stop.set()
-        self.server.shutdown()
-        self.server.server_close()
-        for thread in self._threads:
-            thread.join(timeout=5)
+        super().stop()

@@ -21,6 +21,7 @@ and tries again one that failed.
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,11 +74,18 @@ class RollupNode:
         self.failures: dict[tuple, int] = {}
         self.executed: set[tuple[int, int]] = set()
         self.counter = -1
+        self.lock = threading.RLock()
+        """Held by :meth:`step` and by the node's RPC server (``soru.node.rpc``) while it
+        reads: an answer never sees a half-made step."""
 
     # --- the loop -------------------------------------------------------------------------
 
     def step(self) -> None:
-        """Catch up with layer 1's head and act."""
+        """Catch up with layer 1's head and act (holding :attr:`lock`)."""
+        with self.lock:
+            self._step()
+
+    def _step(self) -> None:
         head = self.client.header()["level"]
         while self.replica.level < head:
             level = self.replica.level + 1
