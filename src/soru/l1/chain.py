@@ -74,10 +74,12 @@ class Account:
 @dataclass(frozen=True, slots=True)
 class Contract:
     """An originated contract that accepts any parameters of ``parameter_type`` and keeps
-    what it received (sender, entrypoint, parameters): where withdrawals land."""
+    what it received (sender, entrypoint, parameters): where withdrawals land. Tez
+    transferred to it are its ``balance`` (mutez)."""
 
     parameter_type: Node
     received: tuple[tuple[str, str, Node], ...] = ()
+    balance: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +207,9 @@ def _transfer(work: _Work, source: str, c: ops.Transfer) -> dict[str, object]:
     if isinstance(c.destination, PublicKeyHash):
         target = work.account(destination)
         work.accounts[destination] = replace(target, balance=target.balance + c.amount)
+    else:
+        contract = work.contracts[destination]
+        work.contracts[destination] = replace(contract, balance=contract.balance + c.amount)
     return {}
 
 

@@ -22,8 +22,11 @@ has none of them — but a counter per account against replays, like Tezos::
                207 recover bond: rollup (20) ‖ staker (22)
 
 Decoding is strict (:class:`MalformedOperation`): unknown tags, lengths beyond the input,
-messages over 4096 bytes, trailing bytes. An operation's hash is the Blake2b-256 of these
-bytes; signing is the crypto layer's (``soru.crypto.keys``) over the same bytes.
+messages over 4096 bytes, trailing bytes, and any form other than the one ``encode``
+writes — a Micheline parameters type must be in its most compact form, although Micheline
+itself reads the longer ones too — so an operation has exactly one encoding. An
+operation's hash is the Blake2b-256 of these bytes; signing is the crypto layer's
+(``soru.crypto.keys``) over the same bytes.
 """
 
 from __future__ import annotations
@@ -170,7 +173,8 @@ class Operation:
     def decode(cls, data: bytes) -> Operation:
         if len(data) > MAX_OPERATION_SIZE:
             raise MalformedOperation(f"an operation of {len(data)} bytes is too large", 0)
-        reader = Reader(bytes(data), error=MalformedOperation)
+        data = bytes(data)
+        reader = Reader(data, error=MalformedOperation)
         if reader.u8() != VERSION:
             raise MalformedOperation("unknown operation version", 0)
         source = _implicit(reader)
@@ -182,7 +186,10 @@ class Operation:
             raise MalformedOperation(f"unknown operation tag {tag}", at)
         content = read(reader)
         reader.expect_end("trailing bytes after the operation")
-        return cls(source, counter, content)
+        operation = cls(source, counter, content)
+        if operation.encode() != data:  # its hash and signature are over its encoding
+            raise MalformedOperation("not the canonical encoding of the operation", at)
+        return operation
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -244,6 +251,14 @@ def _implicit(reader: Reader) -> PublicKeyHash:
     return contract
 
 
+def _key_hash(reader: Reader) -> PublicKeyHash:
+    at = reader.pos
+    try:
+        return PublicKeyHash.decode(reader.read(21))
+    except DecodeError as error:
+        raise MalformedOperation(f"bad key hash: {error}", at) from None
+
+
 def _rollup(reader: Reader) -> RollupAddress:
     return RollupAddress(reader.read(20))
 
@@ -273,10 +288,13 @@ def _read_originate(reader: Reader) -> OriginateRollup:
         raise MalformedOperation("unknown PVM kind", at) from None
     kernel = _bytes(reader)
     at = reader.pos
+    encoded = _bytes(reader)
     try:
-        parameters_type: Node = decode_expression(_bytes(reader))
+        parameters_type: Node = decode_expression(encoded)
     except DecodeError as error:
         raise MalformedOperation(f"bad parameters type: {error}", at) from None
+    if encode_expression(parameters_type) != encoded:  # e.g. a generic 0x09 prim, "-0"
+        raise MalformedOperation("a parameters type not in its most compact form", at)
     at = reader.pos
     flag = reader.u8()
     whitelist = None
@@ -284,7 +302,7 @@ def _read_originate(reader: Reader) -> OriginateRollup:
         count = reader.uint_be(4)
         if count > 1000:
             raise MalformedOperation(f"a whitelist of {count} keys", at)
-        whitelist = tuple(PublicKeyHash.decode(reader.read(21)) for _ in range(count))
+        whitelist = tuple(_key_hash(reader) for _ in range(count))
     elif flag != 0:
         raise MalformedOperation(f"bad optional flag {flag}", at)
     return OriginateRollup(Origination(kind, kernel, parameters_type, whitelist))

@@ -111,9 +111,9 @@ class Sandbox:
             pending, self.mempool = self.mempool, []
             when = self.state.timestamp + 1 if timestamp is None else timestamp
             block, receipts = self._apply(pending, when)
-            if self.store is not None:
-                included = {op.hash() for op in block.operations}
-                data = tuple(s.encode() for s in pending if s.operation.hash() in included)
+            if self.store is not None:  # what the block holds: no rejected copy of it
+                data = tuple(s.encode() for s, receipt in zip(pending, receipts, strict=True)
+                             if receipt.status != "rejected")  # fmt: skip
                 self.store.append(StoredBlock(block.level, block.hash(), block.timestamp, data))
             return block, receipts
 
@@ -126,6 +126,8 @@ class Sandbox:
         )
         self.blocks.append(block)
         for signed, receipt in zip(pending, receipts, strict=True):
+            if receipt.status == "rejected" and signed.hash() in self.receipts:
+                continue  # injected again: the receipt of the copy that counted stands
             self.receipts[signed.hash()] = receipt
             self.signed[signed.hash()] = signed
             self.by_operation[signed.operation.hash()] = signed.hash()

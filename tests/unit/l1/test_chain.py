@@ -210,3 +210,12 @@ def test_refusals_change_nothing(sandbox: Sandbox) -> None:
     assert after.accounts[str(LIAR)] == replace(before.accounts[str(LIAR)], counter=1)
     assert str(stranger) not in after.accounts and after.rollups == before.rollups
     assert after.level == 1 and after.inbox.level == 1
+
+
+def test_tez_sent_to_a_contract_are_its_balance(sandbox: Sandbox) -> None:
+    """Found by ``tests/property/test_l1_props.py`` (conservation): a transfer to an
+    existing contract took the tez from its source and gave them to nobody."""
+    (receipt,) = sandbox.bake(sandbox.op(HONEST, ops.Transfer(BRIDGE, 7)))
+    assert receipt.status == "applied"
+    assert sandbox.state.accounts[str(HONEST)].balance == 20_000 * TEZ - 7
+    assert sandbox.state.contracts[str(BRIDGE)].balance == 7

@@ -21,7 +21,7 @@ from soru.crypto.keys import SecretKey
 from soru.l1 import operations as ops
 from soru.l1.operations import InvalidSignature, MalformedOperation, SignedOperation
 from soru.l1.sandbox import Sandbox, SandboxConfig
-from soru.l1.store import StoreError
+from soru.l1.store import ChainStore, StoreError
 
 ALICE = SecretKey.from_seed(bytes(range(32)))
 BOB = SecretKey.from_seed(bytes(range(1, 33)))
@@ -133,3 +133,29 @@ def test_a_killed_baker_leaves_a_chain_that_reopens(tmp_path: Path) -> None:
     assert level >= 20
     assert reopened.state.accounts[str(B)].balance == 1_000_000 + level
     assert reopened.state.accounts[str(A)].counter == level
+
+
+def test_an_operation_injected_twice_keeps_its_receipt_and_is_stored_once(
+    tmp_path: Path,
+) -> None:
+    """Found by ``tests/property/test_l1_props.py`` (replay): the rejected copy of an
+    operation overwrote the receipt of the applied one, and was written to the file."""
+    path = tmp_path / "chain.db"
+    sandbox = Sandbox.create(path, CONFIG)
+    transfer = _transfer(ALICE, 1, B, 5)
+    digest = sandbox.inject(transfer)
+    sandbox.inject(transfer)
+    _, receipts = sandbox.bake()
+    assert [r.status for r in receipts] == ["applied", "rejected"]
+    assert sandbox.receipts[digest].status == "applied"
+    sandbox.inject(transfer)  # again, a block later: rejected, and still applied
+    sandbox.bake()
+    assert sandbox.receipts[digest].status == "applied"
+    head = sandbox.state.block_hash
+    sandbox.close()
+    store = ChainStore.open(path)
+    assert [len(block.operations) for block in store.blocks()] == [1, 0]
+    store.close()
+    again = Sandbox.open(path)
+    assert again.state.block_hash == head and again.receipts[digest].status == "applied"
+    again.close()
