@@ -259,6 +259,8 @@ class RevealRequest(HostContinuation):
     dst: int
     max_bytes: int
 
+    awaits_data = True  # the machine suspends at the end of the call tick
+
     @property
     def request(self) -> bytes:
         """The well-formed request to answer (see :func:`normalise_reveal`)."""

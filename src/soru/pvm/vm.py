@@ -53,7 +53,9 @@ def input_request(s: PvmState) -> InputRequest:
         return InputRequest("first_after", *s.last_input)
     run = s.kernel
     if s.tick_state is TickState.EVAL and run is not None and run.machine is not None:
-        if run.machine.status is RunStatus.SUSPENDED:
+        # a reveal waits only while the kernel_run has ticks left: at the boundary, the
+        # boundary tick comes first (the call ran out of ticks before its answer)
+        if run.machine.status is RunStatus.SUSPENDED and s.ticks_to_snapshot > 0:
             pending = run.machine.pending
             if isinstance(pending, RevealRequest):
                 return InputRequest("reveal", reveal=pending.request)

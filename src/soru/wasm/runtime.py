@@ -71,10 +71,22 @@ class HostContinuation:
 
     ``step`` returns ``None`` while the call goes on, and the results when it is done. A
     continuation the PVM must prove mid-way is a plain record the PVM can serialise.
+
+    ``awaits_data``: the call cannot go on before data comes from outside the machine (a
+    PVM reveal). The machine is then SUSPENDED at the end of the very tick that parks the
+    continuation — so that every state a tick reaches is *the* state at that tick: no
+    zero-tick step turns a running machine into a suspended one.
     """
+
+    awaits_data = False
 
     def step(self) -> Sequence[int] | None:  # pragma: no cover - interface
         raise NotImplementedError
+
+
+class AwaitingData(Exception):
+    """Raised by the host-call handler once it parked a continuation that awaits data:
+    the tick is complete, and the machine suspends after it."""
 
 
 HostFn = Callable[["Instance | None", list], "Sequence[int] | HostContinuation"]

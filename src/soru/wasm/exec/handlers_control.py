@@ -12,7 +12,14 @@ from collections.abc import Callable
 from soru.wasm.errors import Exhaustion, Trap
 from soru.wasm.exec import lower
 from soru.wasm.exec.context import Ctx
-from soru.wasm.runtime import FuncInst, HostContinuation, HostFunc, WasmFunc, default_value
+from soru.wasm.runtime import (
+    AwaitingData,
+    FuncInst,
+    HostContinuation,
+    HostFunc,
+    WasmFunc,
+    default_value,
+)
 
 Handler = Callable[[], int]
 
@@ -165,7 +172,10 @@ def _host_call(ctx: Ctx, nxt: int, func: HostFunc) -> Handler:
             args = []
         results = fn(caller, args)
         if isinstance(results, HostContinuation):
-            return machine.suspend(results, nxt)
+            resume = machine.suspend(results, nxt)
+            if results.awaits_data:
+                raise AwaitingData()
+            return resume
         stack.extend(results)
         return nxt
 

@@ -33,6 +33,7 @@ from soru.wasm.exec.handlers_memory import memory_factories
 from soru.wasm.exec.handlers_numeric import numeric_factories
 from soru.wasm.exec.lower import CONST, LInstr
 from soru.wasm.runtime import (
+    AwaitingData,
     Extern,
     FuncInst,
     HostContinuation,
@@ -163,6 +164,8 @@ class Machine:
             results = func.fn(None, list(args))
             if isinstance(results, HostContinuation):
                 self.pc = self.suspend(results, HALT)
+                if results.awaits_data:
+                    self.status = RunStatus.SUSPENDED
             else:
                 self.stack[:] = list(results)
             return
@@ -203,6 +206,11 @@ class Machine:
                 done = ticks
         except _Halt:
             pass
+        except AwaitingData:  # the tick that parked the host call is done: suspend after it
+            self.ticks += done + 1
+            self.pc = RESUME
+            self.status = RunStatus.SUSPENDED
+            return self.status
         except Suspend:
             self.ticks += done
             self.pc = pc
