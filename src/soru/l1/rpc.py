@@ -82,7 +82,11 @@ def _contract(sandbox: Sandbox, parts: list[str]) -> dict:
 
     calls = [{"sender": s, "entrypoint": e, "parameters": print_expression(p)}
              for s, e, p in contract.received]  # fmt: skip
-    return {"parameter_type": print_expression(contract.parameter_type), "received": calls}
+    return {
+        "balance": contract.balance,
+        "parameter_type": print_expression(contract.parameter_type),
+        "received": calls,
+    }
 
 
 def _rollup_view(rollup: Rollup) -> dict:
