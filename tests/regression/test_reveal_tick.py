@@ -65,3 +65,40 @@ def test_the_reveal_tick_is_one_state(tmp_path: Path) -> None:
         assert vm.input_request(replica.state_at(tick)).kind == "reveal"
         _, after = check(replica.proof(tick, 1), context)
         assert after == replica.hash_at(tick + 1)
+
+
+KERNELS = ("host_calls", "reboot", "upgrade", "trap", "loop", "recursion", "start_host_call")
+
+
+@pytest.mark.parametrize("name", KERNELS)
+def test_every_single_step_makes_exactly_one_tick(name: str) -> None:
+    """For the example kernels over two levels stepped one tick at a time: each step —
+    compute, input or reveal — moves the tick by exactly one (no state change without a
+    tick, no tick skipped)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "pvm"))
+    from pvm_kernels import build, external
+
+    from soru.pvm import driver
+    from soru.tools.inputs_file import with_markers
+
+    state = driver.originate(bytes(build(name)), ticks_per_kernel_run=4_000)
+    queue = [InputMessage(level, i, payload)
+             for level in (1, 2)
+             for i, payload in enumerate(with_markers([external(b"\x00" * 8)]))]  # fmt: skip
+    steps = 0
+    while steps < 40_000:
+        request = vm.input_request(state)
+        before = state.tick
+        if request.kind in ("initial", "first_after"):
+            if not queue:
+                break
+            vm.set_input(state, queue.pop(0))
+        elif request.kind == "reveal":
+            break  # these kernels reveal nothing but through the installer (tested above)
+        else:
+            vm.compute(state, 1)
+        assert state.tick == before + 1, f"{name}: a step at tick {before} made no tick"
+        steps += 1
+    assert not queue
