@@ -10,6 +10,7 @@ contract on layer 1.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -47,12 +48,14 @@ def _send(client: RpcClient, key: SecretKey, content: ops.Content) -> str:
     return client.inject(signed.encode())
 
 
-def test_an_honest_node_wins_against_a_liar_and_the_withdrawal_lands() -> None:
+@contextmanager
+def _rollup(constants, contracts: dict | None = None):
+    """A sandbox served on loopback with the echo kernel originated: (sandbox, client,
+    rollup address, the rollup's first inbox level)."""
     if not ECHO.exists():
         pytest.fail(f"{ECHO} is missing (../shared/testdata)")
     bootstrap = {str(k.public_key().hash()): 50_000 * TEZ for k in (HONEST, LIAR)}
-    config = SandboxConfig(bootstrap, {str(BRIDGE): "unit"}, CONSTANTS)
-    sandbox = Sandbox.in_memory(config)
+    sandbox = Sandbox.in_memory(SandboxConfig(bootstrap, contracts or {}, constants))
     server = RpcServer(sandbox).start()
     try:
         client = RpcClient(server.url)
@@ -60,10 +63,16 @@ def test_an_honest_node_wins_against_a_liar_and_the_withdrawal_lands() -> None:
         made = _send(client, HONEST, ops.OriginateRollup(origination))
         client.bake()
         rollup = client.receipt(made)["result"]["rollup"]
+        yield sandbox, client, rollup, client.rollup(rollup)["origination_level"] + 1
+    finally:
+        server.stop()
+
+
+def test_an_honest_node_wins_against_a_liar_and_the_withdrawal_lands() -> None:
+    with _rollup(CONSTANTS, {str(BRIDGE): "unit"}) as (sandbox, client, rollup, first):
         _send(client, LIAR, ops.AddMessages((WITHDRAWAL,)))
         client.bake()
         honest = RollupNode(client, rollup, HONEST, CONSTANTS, version=DEFAULT_VERSION)
-        first = client.rollup(rollup)["origination_level"] + 1
         liar = RollupNode(client, rollup, LIAR, CONSTANTS, version=DEFAULT_VERSION,
                           loser=LoserMode(first, 12_345))  # fmt: skip
         liar_key = str(LIAR.public_key().hash())
@@ -90,26 +99,13 @@ def test_an_honest_node_wins_against_a_liar_and_the_withdrawal_lands() -> None:
             50_000 * TEZ + CONSTANTS.stake_amount // 2
         )
         assert sandbox.state.burned == CONSTANTS.stake_amount
-    finally:
-        server.stop()
 
 
 def test_a_node_that_stops_answering_loses_by_timeout() -> None:
     """The liar plays until the game starts, then goes silent: once its clock has run out,
     the honest node claims the timeout and the liar loses its bond."""
-    if not ECHO.exists():
-        pytest.fail(f"{ECHO} is missing (../shared/testdata)")
     constants = replace(CONSTANTS, timeout_period=5).check()
-    bootstrap = {str(k.public_key().hash()): 50_000 * TEZ for k in (HONEST, LIAR)}
-    sandbox = Sandbox.in_memory(SandboxConfig(bootstrap, {}, constants))
-    server = RpcServer(sandbox).start()
-    try:
-        client = RpcClient(server.url)
-        origination = Origination(PvmKind.WASM_2_0_0, ECHO.read_bytes(), parse_expression("unit"))
-        made = _send(client, HONEST, ops.OriginateRollup(origination))
-        client.bake()
-        rollup = client.receipt(made)["result"]["rollup"]
-        first = client.rollup(rollup)["origination_level"] + 1
+    with _rollup(constants) as (sandbox, client, rollup, first):
         honest = RollupNode(client, rollup, HONEST, constants, version=DEFAULT_VERSION)
         liar = RollupNode(client, rollup, LIAR, constants, version=DEFAULT_VERSION,
                           loser=LoserMode(first, 777))  # fmt: skip
@@ -130,26 +126,13 @@ def test_a_node_that_stops_answering_loses_by_timeout() -> None:
         timeouts = [h for h, r in sandbox.receipts.items() if r.status == "applied"
                     and isinstance(sandbox.signed[h].operation.content, ops.Timeout)]  # fmt: skip
         assert len(timeouts) == 1 and sandbox.state.burned == constants.stake_amount
-    finally:
-        server.stop()
 
 
 def test_a_restarted_honest_node_takes_up_its_game() -> None:
     """The honest node is replaced by a fresh one (a restart: nothing but layer 1 to go on)
     in the middle of the game; the new one rebuilds its replica, recognises its commitments
     and wins."""
-    if not ECHO.exists():
-        pytest.fail(f"{ECHO} is missing (../shared/testdata)")
-    bootstrap = {str(k.public_key().hash()): 50_000 * TEZ for k in (HONEST, LIAR)}
-    sandbox = Sandbox.in_memory(SandboxConfig(bootstrap, {}, CONSTANTS))
-    server = RpcServer(sandbox).start()
-    try:
-        client = RpcClient(server.url)
-        origination = Origination(PvmKind.WASM_2_0_0, ECHO.read_bytes(), parse_expression("unit"))
-        made = _send(client, HONEST, ops.OriginateRollup(origination))
-        client.bake()
-        rollup = client.receipt(made)["result"]["rollup"]
-        first = client.rollup(rollup)["origination_level"] + 1
+    with _rollup(CONSTANTS) as (sandbox, client, rollup, first):
 
         def honest_node() -> RollupNode:
             return RollupNode(client, rollup, HONEST, CONSTANTS, version=DEFAULT_VERSION)
@@ -173,5 +156,3 @@ def test_a_restarted_honest_node_takes_up_its_game() -> None:
         failed = [r for r in sandbox.receipts.values() if r.status == "failed"
                   and "DoublePublish" in str(r.error)]  # fmt: skip
         assert not failed  # the restarted node knew what it had published
-    finally:
-        server.stop()
