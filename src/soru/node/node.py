@@ -72,7 +72,8 @@ class RollupNode:
         self.pending: dict[tuple, str] = {}
         self.done: set[tuple] = set()
         self.failures: dict[tuple, int] = {}
-        self.executed: set[tuple[int, int]] = set()
+        self.to_execute: set[tuple[int, int]] = set()  # (level, index) of cemented outboxes
+        self.outbox_scanned = self.origination_level  # levels whose outbox was looked at
         self.counter = -1
         self.lock = threading.RLock()
         """Held by :meth:`step` and by the node's RPC server (``soru.node.rpc``) while it
@@ -262,16 +263,21 @@ class RollupNode:
             or lcc["hash"] != self.published.get(lcc_level, CommitmentHash(bytes(32))).to_b58()
         ):
             return
-        for level in range(self.origination_level + 1, lcc_level + 1):
-            for index, _message in enumerate(self.replica.outbox(level)):
-                if (level, index) in self.executed:
-                    continue
-                proof = self.replica.output_proof(lcc_level, level, index).encode()
-                cemented = CommitmentHash.of_b58(lcc["hash"])
-                execute = ops.ExecuteOutboxMessage(self.address, cemented, proof)
-                what = f"execute outbox message {index} of level {level}"
-                self._inject(("execute", level, index), execute, what)
-                self.executed.add((level, index))
+        for level in range(self.outbox_scanned + 1, lcc_level + 1):  # each level once
+            self.to_execute.update((level, i) for i in range(len(self.replica.outbox(level))))
+        self.outbox_scanned = max(self.outbox_scanned, lcc_level)
+        for level, index in sorted(self.to_execute):
+            key = ("execute", level, index)
+            if key in self.done or self.failures.get(key, 0) >= MAX_TRIES:
+                self.to_execute.discard((level, index))
+                continue
+            if key in self.pending:
+                continue
+            proof = self.replica.output_proof(lcc_level, level, index).encode()
+            cemented = CommitmentHash.of_b58(lcc["hash"])
+            execute = ops.ExecuteOutboxMessage(self.address, cemented, proof)
+            what = f"execute outbox message {index} of level {level}"
+            self._inject(key, execute, what)
 
 
 def _describe(move: games.Move) -> str:
