@@ -74,13 +74,8 @@ def _run(args: Any) -> int:
 
 
 def _sign_and_inject(args: Any, source: str, content: ops.Content) -> int:
-    wallet = Wallet(args.wallet)
-    secret = wallet.secret(source)
-    client = RpcClient(args.endpoint)
-    account = secret.public_key().hash()
-    counter = client.contract(str(account))["counter"] + 1
-    signed = ops.SignedOperation.sign(ops.Operation(account, counter, content), secret)
-    return _print({"operation": client.inject(signed.encode())})
+    secret = Wallet(args.wallet).secret(source)
+    return _print({"operation": RpcClient(args.endpoint).sign_and_inject(secret, content)})
 
 
 def _transfer(args: Any) -> int:

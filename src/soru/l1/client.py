@@ -12,6 +12,8 @@ import urllib.request
 from typing import Any
 
 from soru.base.errors import SoruError
+from soru.crypto.keys import SecretKey
+from soru.l1 import operations as ops
 from soru.protocol.constants import RollupConstants
 
 
@@ -86,6 +88,17 @@ class RpcClient:
     def inject(self, signed: bytes) -> str:
         """Inject a signed operation; its hash (hex)."""
         return str(self.post("/injection/operation", signed.hex()))
+
+    def sign_and_inject(
+        self, secret: SecretKey, content: ops.Content, counter: int | None = None
+    ) -> str:
+        """Sign ``content`` as ``secret``'s account and inject it; its hash (hex). The
+        counter is the account's next one on layer 1 unless given."""
+        account = secret.public_key().hash()
+        if counter is None:
+            counter = self.contract(str(account))["counter"] + 1
+        signed = ops.SignedOperation.sign(ops.Operation(account, counter, content), secret)
+        return self.inject(signed.encode())
 
     def bake(self) -> dict:
         return self.post("/sandbox/bake")

@@ -107,13 +107,10 @@ class RollupNode:
         waiting for its block or was applied (a failed one may be tried again)."""
         if key in self.pending or key in self.done or self.failures.get(key, 0) >= MAX_TRIES:
             return
-        account = PublicKeyHash.of_b58(self.me)
         chain_counter = self.client.contract(self.me)["counter"]
         self.counter = max(self.counter, chain_counter) + 1
-        signed = ops.SignedOperation.sign(ops.Operation(account, self.counter, content),
-                                          self.operator)  # fmt: skip
         try:
-            self.pending[key] = self.client.inject(signed.encode())
+            self.pending[key] = self.client.sign_and_inject(self.operator, content, self.counter)
         except RpcError as error:
             self.log(f"injection of {key[0]} refused: {error}")
             self.counter = chain_counter

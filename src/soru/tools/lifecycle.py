@@ -94,11 +94,7 @@ class Lifecycle:
     def send(self, name: str, content: ops.Content) -> dict:
         """Sign ``content`` as ``name``, inject it, and wait for its receipt."""
         assert self.client is not None
-        key = self.keys[name]
-        account = key.public_key().hash()
-        counter = self.client.contract(str(account))["counter"] + 1
-        signed = ops.SignedOperation.sign(ops.Operation(account, counter, content), key)
-        return self.client.wait_for(self.client.inject(signed.encode()))
+        return self.client.wait_for(self.client.sign_and_inject(self.keys[name], content))
 
     def start_node(self, name: str, rollup: str, preimages: Path, loser: str | None) -> None:
         assert self.client is not None

@@ -42,10 +42,7 @@ WITHDRAWAL = bytes.fromhex(
 
 
 def _send(client: RpcClient, key: SecretKey, content: ops.Content) -> str:
-    account = key.public_key().hash()
-    counter = client.contract(str(account))["counter"] + 1
-    signed = ops.SignedOperation.sign(ops.Operation(account, counter, content), key)
-    return client.inject(signed.encode())
+    return client.sign_and_inject(key, content)
 
 
 @contextmanager
