@@ -319,20 +319,18 @@ def _with_init_program(run: KernelRun, loaded: Tree) -> Tree:
     """The loaded module with the machine's initialisation program appended to its code
     (as the allocation tick appends it), cached by kernel."""
     from soru.pvm.lazy import Cell
-    from soru.pvm.loader_state import append_radix
+    from soru.pvm.loader_state import append_code
 
     machine = run.machine
     assert machine is not None
     length = int.from_bytes(loaded.get(("module", "code")) or b"", "big")
 
     def build() -> Tree:
-        extra = [Writer().zarith_n(base).getvalue() + encode_instr(op, imm)
-                 for op, imm, base in machine.source[length:]]  # fmt: skip
-        if not extra:  # (an initialisation program: no br_table, no extras)
+        program = [(op, imm) for op, imm, _base in machine.source[length:]]
+        if not program:
             return loaded
         cell = Cell(loaded)
-        append_radix(cell, ("module", "code"), length, extra)
-        cell.set(("module", "code"), u64(length + len(extra)))
+        append_code(cell, ("module", "code"), program)
         return cell.tree
 
     digest = hashlib.blake2b(run.kernel, digest_size=32).digest()

@@ -16,12 +16,11 @@ items or bytes).
 from __future__ import annotations
 
 from soru.encoding.reader import Reader
-from soru.encoding.writer import Writer
 from soru.merkle.chunked import chunked_length
 from soru.pvm import layout
 from soru.pvm.lazy import Cell, LazyModule
 from soru.pvm.loader_items import decode_expr, export_key
-from soru.pvm.loader_state import append_radix
+from soru.pvm.loader_state import append_code
 from soru.wasm.exec.instantiate import SegmentInit, const_value, init_program
 from soru.wasm.exec.machine import Machine, RunStatus
 from soru.wasm.runtime import PAGE_SIZE
@@ -115,10 +114,7 @@ def allocate(cell: Cell) -> bool:
     program = init_program(elems, datas, start)
     base = cell.int((*MODULE, "code"))
     if program:
-        prefix = Writer().zarith_n(base).getvalue()
-        encoded = [prefix + layout.encode_instr(op, imm) for op, imm in program]
-        append_radix(cell, (*MODULE, "code"), base, encoded)
-        cell.set((*MODULE, "code"), layout.u64(base + len(encoded)))
+        append_code(cell, (*MODULE, "code"), program)
     _vector(cell, (*MACHINE, "stack"), [])
     _vector(cell, (*MACHINE, "frames"), [layout.u64(0)] if program else [])
     cell.set((*MACHINE, "pc"), layout.u64(base if program else 0))

@@ -288,8 +288,22 @@ def _radix_append(store: Any, base: P, start: int, values: list[bytes],
 
 def append_radix(cell: Cell, base: P, start: int, values: list[bytes]) -> None:
     """Append ``values`` to the radix vector at ``base`` in ``cell``, which holds ``start``
-    elements (for Init, which appends the initialisation program to the lowered code)."""
+    elements."""
     _radix_append(_TreeStore(cell), base, start, values)
+
+
+def append_code(cell: Cell, code: P, program: list[tuple[int, object]]) -> int:
+    """Append ``program`` to the lowered code at ``code`` in ``cell`` (a radix vector whose
+    own value is its length), its instructions based at that length as one function's are
+    (``layout.encode_code``), and record the new length, which it returns. For Init, which
+    appends the initialisation program to the module's code."""
+    from soru.pvm import layout
+
+    start = int.from_bytes(cell.get(code) or b"", "big")
+    values, extras = layout.encode_code(start, program)
+    _radix_append(_TreeStore(cell), code, start, values, extras)
+    cell.set(code, layout.u64(start + len(values)))
+    return start + len(values)
 
 
 def _read(kernel_reader: KernelReader, offset: int, size: int) -> bytes:
