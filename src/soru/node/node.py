@@ -185,9 +185,9 @@ class RollupNode:
     def _refute(self, head: int, view: dict) -> None:
         """Start a game against each staker of a commitment that conflicts with one of ours,
         once layer 1 allows it (a commitment period after the disputed level)."""
-        playing = {g["alice"] for g in view["games"]} | {g["bob"] for g in view["games"]}
-        ours = {level: digest.to_b58() for level, digest in self.published.items()}
-        mine = {d: c for d, c in view["commitments"].items() if d in ours.values()}
+        playing = {(g["alice"], g["bob"]) for g in view["games"]}
+        ours = {digest.to_b58() for digest in self.published.values()}
+        mine = {d: c for d, c in view["commitments"].items() if d in ours}
         for digest, commitment in view["commitments"].items():
             for own, own_commitment in mine.items():
                 conflict = (commitment["inbox_level"] == own_commitment["inbox_level"]
@@ -198,7 +198,7 @@ class RollupNode:
                 if head + 1 < commitment["inbox_level"] + self.constants.commitment_period:
                     continue
                 for staker in commitment["stakers"]:
-                    if staker != self.me and not (staker in playing and self.me in playing):
+                    if staker != self.me and games.game_key(self.me, staker) not in playing:
                         start = Start(CommitmentHash.of_b58(own), CommitmentHash.of_b58(digest))
                         refute = ops.Refute(self.address, PublicKeyHash.of_b58(staker), start)
                         what = f"start a refutation game against {staker}"
