@@ -33,7 +33,7 @@ from soru.l1.client import RpcClient
 from soru.l1.rpc import RpcServer
 from soru.l1.sandbox import Sandbox, SandboxConfig
 from soru.protocol.commitment import CommitmentHash
-from soru.protocol.constants import MAINNET, SANDBOX
+from soru.protocol.constants import MAINNET, SANDBOX, RollupConstants
 from soru.protocol.origination import Origination, PvmKind
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:18731"
@@ -45,18 +45,29 @@ def _print(value: object) -> int:
     return 0
 
 
-def _init(args: Any) -> int:
-    data = Path(args.data_dir)
+def init_sandbox(data: Path, names: list[str], balance: int, constants: RollupConstants,
+                 contracts: dict[str, str] | None = None) -> Wallet:  # fmt: skip
+    """Make ``data/chain.db``, whose bootstrap accounts ``names`` hold ``balance`` mutez each
+    (their keys derived from their names: :func:`bootstrap_key`), and ``data/wallet.json``
+    holding those keys; returns the wallet."""
     data.mkdir(parents=True, exist_ok=True)
     wallet = Wallet(data / "wallet.json")
     bootstrap = {}
-    for i in range(1, args.accounts + 1):
-        key = bootstrap_key(f"bootstrap{i}")
-        wallet.add(f"bootstrap{i}", key)
-        bootstrap[str(key.public_key().hash())] = args.balance * TEZ
-    constants = SANDBOX if args.profile == "sandbox" else MAINNET
-    Sandbox.create(data / "chain.db", SandboxConfig(bootstrap, constants=constants)).close()
+    for name in names:
+        key = bootstrap_key(name)
+        wallet.add(name, key)
+        bootstrap[str(key.public_key().hash())] = balance
+    config = SandboxConfig(bootstrap, contracts or {}, constants)
+    Sandbox.create(data / "chain.db", config).close()
     wallet.save()
+    return wallet
+
+
+def _init(args: Any) -> int:
+    data = Path(args.data_dir)
+    names = [f"bootstrap{i}" for i in range(1, args.accounts + 1)]
+    constants = SANDBOX if args.profile == "sandbox" else MAINNET
+    wallet = init_sandbox(data, names, args.balance * TEZ, constants)
     return _print({"chain": str(data / "chain.db"), "accounts": sorted(wallet.keys)})
 
 

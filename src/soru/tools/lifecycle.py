@@ -27,13 +27,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from soru.client.wallet import Wallet, bootstrap_key
+from soru.client.commands import init_sandbox
+from soru.client.wallet import bootstrap_key
 from soru.crypto.addresses import ContractHash
 from soru.crypto.keys import SecretKey
 from soru.encoding.michelson_text import parse_expression
 from soru.l1 import operations as ops
 from soru.l1.client import RpcClient
-from soru.l1.sandbox import Sandbox, SandboxConfig
 from soru.protocol.constants import SANDBOX
 from soru.protocol.origination import Origination, PvmKind
 from soru.tools.installer import build_installer
@@ -73,15 +73,7 @@ class Lifecycle:
 
     def start_chain(self) -> RpcClient:
         data = self.workdir / "chain"
-        data.mkdir(parents=True)
-        wallet = Wallet(data / "wallet.json")
-        for name, key in self.keys.items():
-            wallet.add(name, key)
-        wallet.save()
-        bootstrap = {address: 100_000 * TEZ for address in self.address.values()}
-        Sandbox.create(
-            data / "chain.db", SandboxConfig(bootstrap, {BRIDGE: "unit"}, SANDBOX)
-        ).close()
+        init_sandbox(data, list(NAMES), 100_000 * TEZ, SANDBOX, {BRIDGE: "unit"})
         sandbox = self._spawn("sandbox", "run", "--data-dir", str(data), "--rpc-port", "0",
                               "--block-time", str(self.block_time))  # fmt: skip
         assert sandbox.stdout is not None
