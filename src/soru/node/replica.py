@@ -91,7 +91,9 @@ class Replica:
             self._run(level, tuple(payloads))
 
     def _run(self, level: int, payloads: tuple[bytes, ...]) -> None:
-        before, start = layout.state_tree(self.state), self.state.tick
+        last = self.runs.get(level - 1)  # the state is only changed by running levels
+        before = self.genesis if last is None else last.after
+        start = self.state.tick
         driver.run_level(self.state, level, list(payloads), self.reveals, engine=self.engine)
         after = layout.state_tree(self.state)
         self.runs[level] = LevelRun(level, payloads, start, self.state.tick, before, after)
