@@ -280,14 +280,15 @@ def _outcome(ended: object) -> str:
     return "draw" if loser is None else f"lost by {loser}"
 
 
-def _apply(work: _Work, operation: ops.Operation) -> dict[str, object]:
+def _apply(work: _Work, operation: ops.Operation, digest: bytes) -> dict[str, object]:
+    """Apply ``operation`` (whose hash is ``digest``: a rollup's origination nonce)."""
     source, c = str(operation.source), operation.content
     if isinstance(c, ops.Transfer):
         return _transfer(work, source, c)
     if isinstance(c, ops.AddMessages):
         work.messages.extend(External(m).encode() for m in c.messages)
         return {"messages": len(c.messages)}
-    return _rollup_operation(work, source, c, operation.hash())
+    return _rollup_operation(work, source, c, digest)
 
 
 def apply_block(
@@ -310,7 +311,7 @@ def apply_block(
         included.append(operation)
         saved = work.save()
         try:
-            result = _apply(work, operation)
+            result = _apply(work, operation, digest)
         except SoruError as error:  # every refusal of a rule: typed, and named in the receipt
             work.restore(saved)
             receipts.append(Receipt(digest, "failed", f"{type(error).__name__}: {error}"))
